@@ -1,0 +1,1 @@
+"""Development-only code: local runtime, fake Google, dev IdP, CLI. Never deployed."""

@@ -1,0 +1,66 @@
+"""Runs the real Lambda handlers in-process, as `sam local invoke` does where Docker exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from oauth_broker_dev.template import REPO_ROOT, function_code_dirs
+
+_modules: dict[str, ModuleType] = {}
+_lock = threading.Lock()
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes Powertools and our handlers read from a Lambda context."""
+
+    function_name: str
+    timeout_seconds: float = 29.0
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+def load_function(name: str) -> ModuleType:
+    """The handler module of a function, by short name (`api`) or logical id (`ApiFunction`)."""
+    dirs = function_code_dirs()
+    if name not in dirs:
+        raise KeyError(f"unknown function {name!r}; known: {sorted(k for k in dirs if not k.endswith('Function'))}")
+    code_dir = dirs[name]
+    with _lock:
+        if code_dir not in _modules:
+            path = REPO_ROOT / code_dir / "app.py"
+            module_name = "fn_" + code_dir.replace("/", "_")
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _modules[code_dir] = module
+        return _modules[code_dir]
+
+
+TIMEOUTS = {"authorizer": 5.0, "refresh": 300.0}
+
+
+def invoke(name: str, event: dict[str, Any], *, timeout: float | None = None) -> Any:
+    module = load_function(name)
+    short = function_code_dirs()[name].rsplit("/", 1)[-1]
+    ctx = LocalLambdaContext(function_name=f"oauth-broker-{short}", timeout_seconds=timeout or TIMEOUTS.get(short, 29.0))
+    return module.handler(event, ctx)

@@ -1,0 +1,195 @@
+"""The whole broker on one loopback port: `make dev`, the e2e tests and the benchmarks use it.
+
+    /v1/...          the HTTP API (template routes -> real handlers, authorizer included)
+    /fake-google/... a fake Google (consent page, token, JWKS, revocation, Gmail, People)
+    /dev-idp/...     the development identity provider's JWKS
+    /demo/           the demo frontend and connect.js
+    /docs            Swagger UI over /v1/openapi.json
+
+AWS comes from moto's server on 127.0.0.1 unless AWS_ENDPOINT_URL is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from oauth_broker_dev import devidp
+from oauth_broker_dev.aws_local import LOCAL_REGION, MotoServer, bootstrap, free_port
+from oauth_broker_dev.gateway import LocalHttpApi
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+SWAGGER_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>oauth-broker API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/v1/openapi.json", dom_id: "#ui"});</script></body></html>"""
+
+
+@dataclass
+class LocalBrokerOptions:
+    port: int = 0
+    providers_file: str | None = None
+    aws_endpoint: str | None = None
+    fake_google: bool = True
+    table_name: str = "oauth-broker-local"
+    bus_name: str = "oauth-broker-local"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _aws_env(endpoint: str) -> None:
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
+    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    if endpoint.startswith("http://127.0.0.1") or endpoint.startswith("http://localhost"):
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+
+
+class LocalBroker:
+    def __init__(self, options: LocalBrokerOptions | None = None):
+        self.options = options or LocalBrokerOptions()
+        self.port = self.options.port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.moto: MotoServer | None = None
+        self.fake_google: Any = None
+        self.api: LocalHttpApi | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- setup -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        from oauth_broker.clients import aws_client
+
+        endpoint = self.options.aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
+        if not endpoint:
+            self.moto = MotoServer().start()
+            endpoint = self.moto.endpoint
+        _aws_env(endpoint)
+        resources = bootstrap(
+            aws_client("dynamodb"),
+            aws_client("kms"),
+            aws_client("events"),
+            table_name=self.options.table_name,
+            bus_name=self.options.bus_name,
+        )
+        providers_files = [p for p in (self._fake_google_providers(), self.options.providers_file) if p]
+        env = {
+            "TABLE_NAME": resources.table_name,
+            "KMS_KEY_ID": resources.key_id,
+            "EVENT_BUS_NAME": resources.bus_name,
+            "JWT_ISSUER": devidp.DEV_ISSUER,
+            "JWT_AUDIENCE": devidp.DEV_AUDIENCE,
+            "JWKS_URL": f"{self.base_url}/dev-idp/jwks.json",
+            "PUBLIC_BASE_URL": self.base_url,
+            "ALLOW_LOOPBACK_URLS": "true",
+            "BROKER_PROVIDERS_FILE": os.pathsep.join(providers_files),
+            "REFRESH_FUNCTION_NAME": "oauth-broker-refresh",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "OAuthBroker",
+            "POWERTOOLS_SERVICE_NAME": "oauth-broker",
+            "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+            **self.options.extra_env,
+        }
+        os.environ.update({k: v for k, v in env.items() if v})
+        self._configure_services()
+
+    def _configure_services(self) -> None:
+        from oauth_broker import config, services
+
+        from oauth_broker_dev import lambda_runtime
+
+        config.load_config.cache_clear()
+        services.configure(
+            services.Services(
+                config.load_config(),
+                invoke_refresh=lambda payload: lambda_runtime.invoke("refresh", payload),
+            )
+        )
+
+    def _fake_google_providers(self) -> str | None:
+        """A providers file that points Google's endpoints at the built-in fake (unless real Google)."""
+        if not self.options.fake_google:
+            return None
+        from oauth_broker_dev.fake_google.local import providers_override, start_for_local
+
+        self.fake_google = start_for_local(f"{self.base_url}/fake-google")
+        path = devidp.state_dir() / f"providers.fake-google.{self.port}.json"
+        path.write_text(json.dumps(providers_override(f"{self.base_url}/fake-google"), indent=2))
+        return str(path)
+
+    # -- WSGI ------------------------------------------------------------------------------
+    def _misc_app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        req = Request(environ)
+        resp: Response
+        if req.path == "/dev-idp/jwks.json":
+            resp = Response(json.dumps(devidp.jwks()), content_type="application/json")
+        elif req.path == "/docs":
+            resp = Response(SWAGGER_PAGE, content_type="text/html")
+        elif req.path in ("/", "/demo"):
+            resp = Response(status=302, headers={"Location": "/demo/"})
+        elif req.path.startswith("/demo/"):
+            resp = self._static(req.path.removeprefix("/demo/") or "index.html")
+        else:
+            assert self.api is not None
+            return self.api(environ, start_response)
+        return resp(environ, start_response)
+
+    @staticmethod
+    def _static(name: str) -> Response:
+        path = (STATIC_DIR / name).resolve()
+        if not path.is_file() or STATIC_DIR.resolve() not in path.parents:
+            return Response("not found", status=404)
+        types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+        return Response(path.read_bytes(), content_type=types.get(path.suffix, "application/octet-stream"))
+
+    def wsgi_app(self) -> Any:
+        from oauth_broker_dev import lambda_runtime
+
+        self.api = LocalHttpApi(lambda_runtime.invoke, domain=f"127.0.0.1:{self.port}")
+        mounts: dict[str, Any] = {}
+        if self.fake_google is not None:
+            mounts["/fake-google"] = self.fake_google.app
+        return DispatcherMiddleware(self._misc_app, mounts)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> LocalBroker:
+        self._prepare()
+        self._server = make_server("127.0.0.1", self.port, self.wsgi_app(), threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-broker", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._prepare()
+        self._server = make_server("127.0.0.1", self.port, self.wsgi_app(), threaded=True)
+        try:
+            self._server.serve_forever()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+        from oauth_broker import services
+
+        services.configure(None)
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

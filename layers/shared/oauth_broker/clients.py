@@ -1,0 +1,36 @@
+"""Factories for the process's SDK and HTTP clients: created once, injected everywhere.
+
+boto3 honours `AWS_ENDPOINT_URL` (the local runtime points it at moto's server).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+_CONNECT_TIMEOUT = 3.0
+
+
+def aws_client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10),
+    )
+
+
+def http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """One pooled client per container; per-request timeouts are set by the caller."""
+    import httpx
+
+    return httpx.Client(
+        transport=transport,
+        timeout=httpx.Timeout(10.0, connect=_CONNECT_TIMEOUT),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        follow_redirects=False,
+        headers={"User-Agent": "oauth-broker/0.1"},
+    )

@@ -1,0 +1,79 @@
+"""Domain errors. Each maps to one RFC 9457 problem document in `oauth_broker.http.problems`.
+
+Messages are written for the API's callers: never a secret, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BrokerError(Exception):
+    """Base of every error the broker reports to a caller."""
+
+    status: int = 500
+    code: str = "internal_error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class ValidationFailed(BrokerError):
+    status, code, title = 422, "validation_error", "Validation failed"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any):
+        super().__init__(detail, errors=errors or [], **extra)
+
+
+class BadRequest(BrokerError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
+class Unauthorized(BrokerError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(BrokerError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(BrokerError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(BrokerError):
+    """A conditional write lost, or the request conflicts with the current state."""
+
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class NeedsReauth(BrokerError):
+    status, code, title = 409, "needs_reauth", "Connection needs re-authorization"
+
+
+class ProviderDisabled(BrokerError):
+    status, code, title = 403, "provider_disabled", "Provider disabled"
+
+
+class ScopeNotGranted(BrokerError):
+    status, code, title = 403, "scope_not_granted", "Scope not granted"
+
+
+class RateLimited(BrokerError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class UpstreamError(BrokerError):
+    status, code, title = 502, "upstream_error", "Upstream error"
+
+
+class ResponseTooLarge(BrokerError):
+    status, code, title = 502, "response_too_large", "Upstream response too large"
+
+
+class ConfigurationError(Exception):
+    """The function's environment is missing or malformed: fails the cold start."""

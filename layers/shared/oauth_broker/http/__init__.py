@@ -1,0 +1,1 @@
+"""API Gateway glue: the resolver every function uses, problem documents, the caller's principal."""

@@ -1,0 +1,59 @@
+"""`build_resolver()`: the Powertools resolver every HTTP function uses, errors mapped in one place."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from oauth_broker.auth.principal import Principal
+from oauth_broker.errors import BrokerError
+from oauth_broker.http.principal import principal_from_event
+from oauth_broker.http.problems import from_error, problem_response, validation_errors
+from oauth_broker.observability import logger
+
+
+def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=enable_validation)
+
+    @app.exception_handler(BrokerError)
+    def _broker_error(err: BrokerError) -> Response[str]:
+        if err.status >= 500:
+            logger.warning("request failed", extra={"code": err.code, "status": err.status})
+        return from_error(err)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(err: RequestValidationError) -> Response[str]:
+        errors = validation_errors(list(err.errors()))
+        fields = ", ".join(".".join(e["loc"][1:] or e["loc"]) for e in errors) or "request"
+        return problem_response(
+            422, "validation_error", "Validation failed", f"invalid: {fields}", errors=errors
+        )
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[str]:
+        return problem_response(404, "not_found", "Not found", "no such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(err: Exception) -> Response[str]:
+        # The type only: an exception's message may carry data we must not log or return.
+        where = "".join(traceback.format_tb(err.__traceback__, limit=-3))  # code lines, no values
+        logger.error("unhandled error", extra={"error_type": type(err).__name__, "where": where})
+        return problem_response(500, "internal_error", "Internal error", "an unexpected error occurred")
+
+    return app
+
+
+def current_principal(app: Any) -> Principal:
+    return principal_from_event(app.current_event.raw_event)
+
+
+def require_admin(principal: Principal) -> Principal:
+    from oauth_broker.errors import Forbidden
+
+    if not principal.is_admin:
+        raise Forbidden("this route needs a tenant admin")
+    return principal

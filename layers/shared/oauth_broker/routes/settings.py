@@ -1,0 +1,99 @@
+"""GET/PATCH /v1/settings: a tenant's settings (admin only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from oauth_broker.crypto.envelope import EncryptionContext
+from oauth_broker.http.resolver import current_principal, require_admin
+from oauth_broker.ids import hint
+from oauth_broker.services import get_services
+from oauth_broker.store.models import TenantSettings
+from oauth_broker.weburl import check_url, origin_of
+
+router = APIGatewayHttpRouter()
+
+MAX_ORIGINS = 50
+
+
+class SettingsOut(BaseModel):
+    allowed_return_origins: list[str]
+    webhook_url: str | None
+    webhook_secret_hint: str | None = Field(description="the last characters of the write-only webhook secret")
+    expose_access_tokens: bool
+    updated_at: str | None
+
+    @classmethod
+    def of(cls, s: TenantSettings) -> SettingsOut:
+        return cls(
+            allowed_return_origins=s.allowed_return_origins,
+            webhook_url=s.webhook_url,
+            webhook_secret_hint=s.webhook_secret_hint,
+            expose_access_tokens=s.expose_access_tokens,
+            updated_at=s.updated_at,
+        )
+
+
+class SettingsPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_return_origins: list[str] | None = Field(default=None, max_length=MAX_ORIGINS)
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_secret: str | None = Field(
+        default=None, min_length=16, max_length=256, description="write-only; HMAC-SHA256 key for webhook signatures"
+    )
+    expose_access_tokens: bool | None = None
+
+    @field_validator("allowed_return_origins")
+    @classmethod
+    def _origins(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        origins = []
+        for v in values:
+            origin = origin_of(v)
+            if origin != v.rstrip("/").lower() and origin != v.rstrip("/"):
+                raise ValueError(f"{v!r} is not an origin (scheme://host[:port], no path)")
+            origins.append(origin)
+        return list(dict.fromkeys(origins))
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_url(value, allow_loopback_http=get_services().config.allow_loopback_urls)
+
+
+@router.get("/v1/settings", summary="Read the tenant's settings", tags=["settings"])
+def read_settings() -> SettingsOut:
+    principal = require_admin(current_principal(router))
+    return SettingsOut.of(get_services().settings.get(principal.tenant))
+
+
+@router.patch("/v1/settings", summary="Change the tenant's settings", tags=["settings"])
+def patch_settings(body: SettingsPatch) -> SettingsOut:
+    principal = require_admin(current_principal(router))
+    services = get_services()
+    changes: dict[str, Any] = {}
+    for field in body.model_fields_set:
+        value = getattr(body, field)
+        if field == "webhook_secret":
+            if value is None:
+                changes.update(enc_webhook_secret=None, webhook_secret_hint=None)
+            else:
+                ctx = EncryptionContext(principal.tenant, "settings", "webhook_secret")
+                changes.update(
+                    enc_webhook_secret=services.envelope.encrypt(value.encode(), ctx),
+                    webhook_secret_hint=hint(value),
+                )
+        elif field == "allowed_return_origins":
+            changes[field] = value or []
+        elif field == "expose_access_tokens":
+            changes[field] = bool(value)
+        else:
+            changes[field] = value
+    return SettingsOut.of(services.settings.update(principal.tenant, changes))

@@ -1,0 +1,175 @@
+"""The process's services, built once from the configuration; tests and the local runtime inject.
+
+Handlers call `get_services()`; nothing patches module globals: a test builds `Services(config,
+dynamodb=..., http=...)` and installs it with `configure(...)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from oauth_broker.config import BrokerConfig, load_config
+
+if TYPE_CHECKING:
+    import httpx
+
+    from oauth_broker.auth.jwks import JwksCache
+    from oauth_broker.auth.jwt import JwtVerifier
+    from oauth_broker.crypto.envelope import Envelope
+    from oauth_broker.store.api_keys import ApiKeyStore
+    from oauth_broker.store.connections import ConnectionStore
+    from oauth_broker.store.settings import SettingsStore
+    from oauth_broker.store.table import Table
+
+T = TypeVar("T")
+
+
+class Services:
+    def __init__(
+        self,
+        config: BrokerConfig,
+        *,
+        dynamodb: Any = None,
+        kms: Any = None,
+        events: Any = None,
+        lambda_client: Any = None,
+        http: httpx.Client | None = None,
+        invoke_refresh: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ):
+        self.config = config
+        self._dynamodb = dynamodb
+        self._kms = kms
+        self._events = events
+        self._lambda = lambda_client
+        self._http = http
+        self._invoke_refresh = invoke_refresh
+        self._singletons: dict[str, Any] = {}
+        self._singleton_lock = threading.RLock()
+
+    def singleton(self, name: str, factory: Callable[[], T]) -> T:
+        """One `factory()` result per Services: how domain modules hang their objects here
+        without this module importing them (e.g. `tokens.refresher(services)`)."""
+        with self._singleton_lock:
+            if name not in self._singletons:
+                self._singletons[name] = factory()
+            return self._singletons[name]  # type: ignore[no-any-return]
+
+    # -- clients (created on first use) ------------------------------------------------------
+    @cached_property
+    def dynamodb(self) -> Any:
+        from oauth_broker.clients import aws_client
+
+        return self._dynamodb or aws_client("dynamodb")
+
+    @cached_property
+    def kms(self) -> Any:
+        from oauth_broker.clients import aws_client
+
+        return self._kms or aws_client("kms")
+
+    @cached_property
+    def events(self) -> Any:
+        from oauth_broker.clients import aws_client
+
+        return self._events or aws_client("events")
+
+    @cached_property
+    def lambda_client(self) -> Any:
+        from oauth_broker.clients import aws_client
+
+        return self._lambda or aws_client("lambda")
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        from oauth_broker.clients import http_client
+
+        return self._http or http_client()
+
+    def invoke_refresh(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Run the `refresh` function synchronously (the api function holds no decrypt rights)."""
+        if self._invoke_refresh is not None:
+            return self._invoke_refresh(payload)
+        import json
+
+        if not self.config.refresh_function_name:
+            from oauth_broker.errors import ConfigurationError
+
+            raise ConfigurationError("REFRESH_FUNCTION_NAME is required by this function")
+        resp = self.lambda_client.invoke(
+            FunctionName=self.config.refresh_function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(payload).encode(),
+        )
+        result: dict[str, Any] = json.loads(resp["Payload"].read() or b"{}")
+        if resp.get("FunctionError"):
+            from oauth_broker.errors import UpstreamError
+
+            raise UpstreamError("the refresh function failed")
+        return result
+
+    # -- data access ---------------------------------------------------------------------------
+    @cached_property
+    def table(self) -> Table:
+        from oauth_broker.store.table import Table
+
+        return Table(self.config.table_name, self.dynamodb)
+
+    @cached_property
+    def envelope(self) -> Envelope:
+        from oauth_broker.crypto.envelope import Envelope
+
+        return Envelope(self.kms, self.config.kms_key_id)
+
+    @cached_property
+    def settings(self) -> SettingsStore:
+        from oauth_broker.store.settings import SettingsStore
+
+        return SettingsStore(self.table)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyStore:
+        from oauth_broker.store.api_keys import ApiKeyStore
+
+        return ApiKeyStore(self.table)
+
+    @cached_property
+    def connections(self) -> ConnectionStore:
+        from oauth_broker.store.connections import ConnectionStore
+
+        return ConnectionStore(self.table, refresh_ahead_seconds=self.config.refresh_ahead_seconds)
+
+    # -- identity ------------------------------------------------------------------------------
+    @cached_property
+    def jwks(self) -> JwksCache:
+        from oauth_broker.auth.jwks import JwksCache
+
+        return JwksCache(self.config.jwks_url, self.http)
+
+    @cached_property
+    def jwt_verifier(self) -> JwtVerifier:
+        from oauth_broker.auth.jwt import JwtVerifier
+
+        return JwtVerifier(issuer=self.config.jwt_issuer, audience=self.config.jwt_audience, jwks=self.jwks)
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def get_services() -> Services:
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = Services(load_config())
+    return _current
+
+
+def configure(services: Services | None) -> None:
+    """Install the services this process uses (tests, the local runtime); None resets."""
+    global _current
+    with _lock:
+        _current = services

@@ -1,0 +1,82 @@
+"""Item shapes, as pydantic models. Key attributes (pk, sk, GSI keys) are added by the stores."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+KEY_ATTRIBUTES = frozenset(
+    {"pk", "sk", "owner_pk", "owner_sk", "tenant_pk", "tenant_sk", "due_pk", "due_at", "ttl"}
+)
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Any:
+        return cls.model_validate({k: v for k, v in item.items() if k not in KEY_ATTRIBUTES})
+
+    def to_item(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class TenantSettings(Item):
+    tenant: str
+    allowed_return_origins: list[str] = Field(default_factory=list)
+    webhook_url: str | None = None
+    enc_webhook_secret: str | None = None
+    webhook_secret_hint: str | None = None
+    expose_access_tokens: bool = False
+    updated_at: str | None = None
+    version: int = 0
+
+
+class ApiKeyRecord(Item):
+    id: str
+    tenant: str
+    name: str
+    key_hash: str
+    key_hint: str
+    created_at: str
+    created_by: str
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    PARTIAL = "partial"
+    NEEDS_REAUTH = "needs_reauth"
+    REVOKED = "revoked"
+
+
+class ConnectionRecord(Item):
+    """A user's grant at a provider. Tokens are only ever held as `enc_*` envelope blobs."""
+
+    id: str
+    tenant: str
+    owner: str
+    name: str
+    provider: str
+    oauth_client_id: str
+    account_email: str | None = None
+    account_sub: str | None = None
+    account_hd: str | None = None
+    scopes_requested: list[str] = Field(default_factory=list)
+    scopes_granted: list[str] = Field(default_factory=list)
+    status: ConnectionStatus = ConnectionStatus.ACTIVE
+    status_reason: str | None = None
+    concurrency_level: int | None = None
+    borrow_concurrency_from: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    updated_at: str
+    last_refreshed_at: str | None = None
+    # epoch seconds at which the current access token expires
+    expires_at: int | None = None
+    version: int = 1
+    enc_access_token: str | None = None
+    enc_refresh_token: str | None = None
+    token_type: str | None = None
+    refresh_failures: int = 0
