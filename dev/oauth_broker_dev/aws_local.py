@@ -65,9 +65,9 @@ def ensure_key(kms: Any, alias: str = LOCAL_KEY_ALIAS) -> str:
         key_id: str = kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
         return key_id
     except kms.exceptions.NotFoundException:
-        key_id = kms.create_key(Description="oauth-broker local key", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"][
-            "KeyId"
-        ]
+        key_id = kms.create_key(Description="oauth-broker local key", KeyUsage="ENCRYPT_DECRYPT")[
+            "KeyMetadata"
+        ]["KeyId"]
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
         return key_id
 
@@ -80,7 +80,12 @@ def ensure_bus(events: Any, name: str) -> None:
 
 
 def bootstrap(
-    dynamodb: Any, kms: Any, events: Any, *, table_name: str = "oauth-broker-local", bus_name: str = "oauth-broker-local"
+    dynamodb: Any,
+    kms: Any,
+    events: Any,
+    *,
+    table_name: str = "oauth-broker-local",
+    bus_name: str = "oauth-broker-local",
 ) -> LocalResources:
     create_table(dynamodb, table_name)
     key_id = ensure_key(kms)

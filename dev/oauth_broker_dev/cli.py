@@ -1,13 +1,14 @@
 """`oauth-broker`: the local runtime's command line.
 
-    oauth-broker dev [--port N] [--providers-file F]      serve the whole broker on 127.0.0.1
-    oauth-broker dev-token --tenant T --user U [--admin]  print a JWT the local broker accepts
-    oauth-broker invoke FUNCTION -e events/FILE.json      run one function with a saved event
+oauth-broker dev [--port N] [--providers-file F]      serve the whole broker on 127.0.0.1
+oauth-broker dev-token --tenant T --user U [--admin]  print a JWT the local broker accepts
+oauth-broker invoke FUNCTION -e events/FILE.json      run one function with a saved event
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,21 +26,20 @@ def _dev(args: argparse.Namespace) -> int:
         LocalBrokerOptions(port=args.port, providers_file=providers, fake_google=not real_google)
     )
     admin = _mint(tenant="demo", user="admin@demo", admin=True)
+    google = "real Google (GOOGLE_CLIENT_ID is set)" if real_google else "the built-in fake Google"
     print(
         f"oauth-broker is serving on {broker.base_url}\n"
         f"  demo page:  {broker.base_url}/demo/\n"
         f"  API docs:   {broker.base_url}/docs   (OpenAPI: {broker.base_url}/v1/openapi.json)\n"
         f"  health:     {broker.base_url}/v1/health\n"
         f"  callback:   {broker.base_url}/v1/oauth/callback   (the redirect URI to register)\n"
-        f"  Google:     {'real Google (GOOGLE_CLIENT_ID is set)' if real_google else 'the built-in fake Google'}\n"
+        f"  Google:     {google}\n"
         f"  admin dev token (tenant demo):\n    {admin}\n"
         "Ctrl-C stops it.",
         flush=True,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         broker.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

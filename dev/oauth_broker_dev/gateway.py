@@ -19,8 +19,14 @@ from werkzeug.wrappers import Request, Response
 
 from oauth_broker_dev.template import Route, authorizer_settings, http_routes
 
-TEXT_TYPES = ("text/", "application/json", "application/problem+json", "application/xml", "application/javascript",
-              "application/x-www-form-urlencoded")
+TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/problem+json",
+    "application/xml",
+    "application/javascript",
+    "application/x-www-form-urlencoded",
+)
 Invoker = Callable[[str, dict[str, Any]], Any]
 
 
@@ -55,14 +61,18 @@ def _json_response(status: int, body: dict[str, Any]) -> Response:
 class LocalHttpApi:
     """A WSGI app that behaves like the deployed HTTP API in front of the functions."""
 
-    def __init__(self, invoke: Invoker, *, routes: Iterable[Route] | None = None, domain: str = "127.0.0.1:3000"):
+    def __init__(
+        self, invoke: Invoker, *, routes: Iterable[Route] | None = None, domain: str = "127.0.0.1:3000"
+    ):
         self.invoke = invoke
         self.routes = [CompiledRoute.of(r) for r in (routes if routes is not None else http_routes())]
         settings = authorizer_settings()
         self.auth_function = "AuthorizerFunction"
         ttl = settings.get("ReauthorizeEvery", 300)
         self.auth_ttl = float(ttl) if isinstance(ttl, int | float | str) and str(ttl).isdigit() else 300.0
-        self.identity_headers = [h.lower() for h in settings.get("Identity", {}).get("Headers", ["Authorization"])]
+        self.identity_headers = [
+            h.lower() for h in settings.get("Identity", {}).get("Headers", ["Authorization"])
+        ]
         self.domain = domain
         self._auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()

@@ -41,7 +41,9 @@ def load_function(name: str) -> ModuleType:
     """The handler module of a function, by short name (`api`) or logical id (`ApiFunction`)."""
     dirs = function_code_dirs()
     if name not in dirs:
-        raise KeyError(f"unknown function {name!r}; known: {sorted(k for k in dirs if not k.endswith('Function'))}")
+        raise KeyError(
+            f"unknown function {name!r}; known: {sorted(k for k in dirs if not k.endswith('Function'))}"
+        )
     code_dir = dirs[name]
     with _lock:
         if code_dir not in _modules:
@@ -62,5 +64,7 @@ TIMEOUTS = {"authorizer": 5.0, "refresh": 300.0}
 def invoke(name: str, event: dict[str, Any], *, timeout: float | None = None) -> Any:
     module = load_function(name)
     short = function_code_dirs()[name].rsplit("/", 1)[-1]
-    ctx = LocalLambdaContext(function_name=f"oauth-broker-{short}", timeout_seconds=timeout or TIMEOUTS.get(short, 29.0))
+    ctx = LocalLambdaContext(
+        function_name=f"oauth-broker-{short}", timeout_seconds=timeout or TIMEOUTS.get(short, 29.0)
+    )
     return module.handler(event, ctx)

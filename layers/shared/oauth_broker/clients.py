@@ -17,7 +17,8 @@ def aws_client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    make: Any = boto3.client
+    return make(
         service,
         config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10),
     )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from oauth_broker.auth.jwks import JwksCache
     from oauth_broker.auth.jwt import JwtVerifier
     from oauth_broker.crypto.envelope import Envelope
+    from oauth_broker.events.publisher import EventPublisher
     from oauth_broker.store.api_keys import ApiKeyStore
     from oauth_broker.store.connections import ConnectionStore
     from oauth_broker.store.settings import SettingsStore
@@ -38,6 +39,7 @@ class Services:
         lambda_client: Any = None,
         http: httpx.Client | None = None,
         invoke_refresh: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        event_listeners: list[Callable[[dict[str, Any]], None]] | None = None,
     ):
         self.config = config
         self._dynamodb = dynamodb
@@ -46,6 +48,9 @@ class Services:
         self._lambda = lambda_client
         self._http = http
         self._invoke_refresh = invoke_refresh
+        # In-process consumers of published events (the local runtime delivers webhooks this way;
+        # in AWS an EventBridge rule invokes the webhook function).
+        self.event_listeners = event_listeners if event_listeners is not None else []
         self._singletons: dict[str, Any] = {}
         self._singleton_lock = threading.RLock()
 
@@ -140,6 +145,12 @@ class Services:
         from oauth_broker.store.connections import ConnectionStore
 
         return ConnectionStore(self.table, refresh_ahead_seconds=self.config.refresh_ahead_seconds)
+
+    @cached_property
+    def publisher(self) -> EventPublisher:
+        from oauth_broker.events.publisher import EventPublisher
+
+        return EventPublisher(self.events, self.config.event_bus_name, listeners=self.event_listeners)
 
     # -- identity ------------------------------------------------------------------------------
     @cached_property

@@ -37,7 +37,9 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal:
         if not _USER_ID.match(on_behalf_of):
             raise ValidationFailed(
                 "X-On-Behalf-Of is not a valid user id",
-                errors=[{"loc": ["header", "x-on-behalf-of"], "msg": "invalid user id", "type": "value_error"}],
+                errors=[
+                    {"loc": ["header", "x-on-behalf-of"], "msg": "invalid user id", "type": "value_error"}
+                ],
             )
         # Acting for the user, with that user's rights: delegated access, not admin.
         principal = Principal(

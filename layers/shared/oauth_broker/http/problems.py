@@ -42,6 +42,10 @@ def from_error(err: BrokerError) -> Response[str]:
 def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Field errors without the offending input (it may be a secret)."""
     return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "invalid")), "type": e.get("type")}
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "invalid")),
+            "type": e.get("type"),
+        }
         for e in errors
     ]

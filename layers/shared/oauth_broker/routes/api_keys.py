@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from oauth_broker.http.resolver import current_principal, require_admin
+from oauth_broker.http.resolver import current_principal, new_router, require_admin
 from oauth_broker.services import get_services
 from oauth_broker.store.models import ApiKeyRecord
 
-router = APIGatewayHttpRouter()
+router = new_router()
 
 
 class ApiKeyCreate(BaseModel):
@@ -27,7 +26,9 @@ class ApiKeyOut(BaseModel):
 
     @classmethod
     def of(cls, r: ApiKeyRecord) -> ApiKeyOut:
-        return cls(id=r.id, name=r.name, key_hint=r.key_hint, created_at=r.created_at, created_by=r.created_by)
+        return cls(
+            id=r.id, name=r.name, key_hint=r.key_hint, created_at=r.created_at, created_by=r.created_by
+        )
 
 
 class ApiKeyCreated(ApiKeyOut):

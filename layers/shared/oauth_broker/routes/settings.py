@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from oauth_broker.crypto.envelope import EncryptionContext
-from oauth_broker.http.resolver import current_principal, require_admin
+from oauth_broker.http.resolver import current_principal, new_router, require_admin
 from oauth_broker.ids import hint
 from oauth_broker.services import get_services
 from oauth_broker.store.models import TenantSettings
 from oauth_broker.weburl import check_url, origin_of
 
-router = APIGatewayHttpRouter()
+router = new_router()
 
 MAX_ORIGINS = 50
 
@@ -22,7 +21,9 @@ MAX_ORIGINS = 50
 class SettingsOut(BaseModel):
     allowed_return_origins: list[str]
     webhook_url: str | None
-    webhook_secret_hint: str | None = Field(description="the last characters of the write-only webhook secret")
+    webhook_secret_hint: str | None = Field(
+        description="the last characters of the write-only webhook secret"
+    )
     expose_access_tokens: bool
     updated_at: str | None
 
@@ -43,7 +44,10 @@ class SettingsPatch(BaseModel):
     allowed_return_origins: list[str] | None = Field(default=None, max_length=MAX_ORIGINS)
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_secret: str | None = Field(
-        default=None, min_length=16, max_length=256, description="write-only; HMAC-SHA256 key for webhook signatures"
+        default=None,
+        min_length=16,
+        max_length=256,
+        description="write-only; HMAC-SHA256 key for webhook signatures",
     )
     expose_access_tokens: bool | None = None
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from oauth_broker import __version__
+from oauth_broker.http.resolver import new_router
 
-router = APIGatewayHttpRouter()
+router = new_router()
 
 _openapi_cache: dict[str, str] = {}
 
@@ -38,6 +37,8 @@ def openapi_document() -> str:
     return _openapi_cache["doc"]
 
 
-@router.get("/v1/openapi.json", summary="This API's OpenAPI 3.1 document", tags=["system"], include_in_schema=False)
+@router.get(
+    "/v1/openapi.json", summary="This API's OpenAPI 3.1 document", tags=["system"], include_in_schema=False
+)
 def openapi() -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=openapi_document())

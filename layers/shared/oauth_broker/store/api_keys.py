@@ -44,7 +44,7 @@ class ApiKeyStore:
         if not key.startswith(f"{API_KEY_PREFIX}_") or len(key) > 128:
             return None
         item = self.table.get(f"APIKEY#{sha256_hex(key)}", "APIKEY")
-        return ApiKeyRecord.from_item(item) if item else None  # type: ignore[no-any-return]
+        return ApiKeyRecord.from_item(item) if item else None
 
     def list(self, tenant: str) -> list[ApiKeyRecord]:
         items = self.table.query_all(

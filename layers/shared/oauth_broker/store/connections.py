@@ -49,7 +49,7 @@ class ConnectionStore:
     # -- reads -------------------------------------------------------------------------------
     def get(self, connection_id: str) -> ConnectionRecord | None:
         item = self.table.get(*self.key(connection_id))
-        return ConnectionRecord.from_item(item) if item else None  # type: ignore[no-any-return]
+        return ConnectionRecord.from_item(item) if item else None
 
     def get_visible(self, principal: Principal, connection_id: str) -> ConnectionRecord:
         """The connection if the caller may see it; otherwise 404 (never 403: ids don't leak)."""

@@ -107,7 +107,9 @@ class Table:
         last = resp.get("LastEvaluatedKey")
         return [deserialize(i) for i in resp.get("Items", [])], (deserialize(last) if last else None)
 
-    def query_all(self, key_condition: str, values: Mapping[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def query_all(
+        self, key_condition: str, values: Mapping[str, Any], **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
         start: dict[str, Any] | None = None
         while True:
             items, start = self.query(key_condition, values, start_key=start, **kwargs)

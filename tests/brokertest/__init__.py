@@ -1,0 +1,1 @@
+"""Test support: an in-process broker (moto + the real handlers behind the local HTTP API)."""

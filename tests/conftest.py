@@ -1,0 +1,43 @@
+"""Fixtures shared by every suite. AWS is moto in-process (`mock_aws`) unless a suite says otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from brokertest.world import Aws, World, build_world
+from moto import mock_aws
+from oauth_broker.services import configure
+from oauth_broker_dev.aws_local import bootstrap
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fake AWS credentials, a private dev-IdP key, no endpoint override leaking in from a shell."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "OAuthBrokerTest")
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path_factory.getbasetemp() / "broker-state"))
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with mock_aws():
+        dynamodb, kms, events = boto3.client("dynamodb"), boto3.client("kms"), boto3.client("events")
+        resources = bootstrap(dynamodb, kms, events, table_name="broker-test", bus_name="broker-test")
+        yield Aws(dynamodb=dynamodb, kms=kms, events=events, resources=resources)
+
+
+@pytest.fixture
+def world(aws: Aws) -> Iterator[World]:
+    w = build_world(aws)
+    try:
+        yield w
+    finally:
+        configure(None)
