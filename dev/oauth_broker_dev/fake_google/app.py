@@ -1,0 +1,66 @@
+"""The Flask app factory of the fake Google."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, cast
+
+from flask import Flask, Response, current_app, g, request
+
+from .config import FakeGoogleConfig
+from .controls import RecordedRequest, endpoint_of
+
+if TYPE_CHECKING:
+    from .fake import FakeGoogle
+
+
+def get_fake() -> FakeGoogle:
+    return cast("FakeGoogle", current_app.extensions["fake_google"])
+
+
+def create_app(config: FakeGoogleConfig | None = None, fake: FakeGoogle | None = None) -> Flask:
+    """The fake's WSGI app. Without `fake`, a new `FakeGoogle(config)` owns the state; reach it as
+    `app.extensions["fake_google"]`. Works mounted under a prefix (werkzeug DispatcherMiddleware):
+    generated URLs use `config.base_url`."""
+    if fake is None:
+        from .fake import FakeGoogle
+
+        return FakeGoogle(config).app
+    from .api_routes import bp as api_bp
+    from .control_routes import bp as control_bp
+    from .oauth_routes import bp as oauth_bp
+
+    app = Flask("oauth_broker_dev.fake_google")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["fake_google"] = fake
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(api_bp)
+    if fake.config.enable_control:
+        app.register_blueprint(control_bp)
+
+    @app.before_request
+    def _record_request() -> None:
+        endpoint = endpoint_of(request.path)
+        if endpoint == "control":
+            return
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=request.args.to_dict(flat=False),
+            headers=dict(request.headers.items()),
+            body=request.get_data(cache=True),
+            endpoint=endpoint,
+            timestamp=time.time(),
+        )
+        g.fake_google_record = recorded
+        fake.record_request(recorded)
+
+    @app.after_request
+    def _record_status(response: Response) -> Response:
+        recorded = g.get("fake_google_record")
+        if recorded is not None:
+            recorded.status = response.status_code
+        return response
+
+    return app
