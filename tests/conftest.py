@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from brokertest.google import build_google_world
 from brokertest.world import Aws, World, build_world
+from oauth_broker_dev.fake_google import FakeGoogle
 from moto import mock_aws
 from oauth_broker.services import configure
 from oauth_broker_dev.aws_local import bootstrap
@@ -39,5 +41,15 @@ def world(aws: Aws) -> Iterator[World]:
     w = build_world(aws)
     try:
         yield w
+    finally:
+        configure(None)
+
+
+@pytest.fixture
+def google_world(aws: Aws, tmp_path) -> Iterator[tuple[World, FakeGoogle]]:
+    """A broker plus the fake Google in-process (https://fake-google.test), providers pointed at it."""
+    w, fake = build_google_world(aws, tmp_path)
+    try:
+        yield w, fake
     finally:
         configure(None)

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from oauth_broker.auth.jwt import JwtVerifier
     from oauth_broker.crypto.envelope import Envelope
     from oauth_broker.events.publisher import EventPublisher
+    from oauth_broker.providers.catalog import ProviderCatalog
     from oauth_broker.store.api_keys import ApiKeyStore
     from oauth_broker.store.connections import ConnectionStore
+    from oauth_broker.store.oauth_clients import OAuthClientStore
     from oauth_broker.store.settings import SettingsStore
     from oauth_broker.store.table import Table
 
@@ -151,6 +153,19 @@ class Services:
         from oauth_broker.events.publisher import EventPublisher
 
         return EventPublisher(self.events, self.config.event_bus_name, listeners=self.event_listeners)
+
+    @cached_property
+    def oauth_clients(self) -> OAuthClientStore:
+        from oauth_broker.store.oauth_clients import OAuthClientStore
+
+        return OAuthClientStore(self.table)
+
+    @cached_property
+    def catalog(self) -> ProviderCatalog:
+        """Built-in providers merged with BROKER_PROVIDERS_FILE (parsed once per process)."""
+        from oauth_broker.providers.catalog import ProviderCatalog
+
+        return ProviderCatalog.load(self.config.providers_file, allow_loopback=self.config.allow_loopback_urls)
 
     # -- identity ------------------------------------------------------------------------------
     @cached_property

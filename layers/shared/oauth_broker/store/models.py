@@ -80,3 +80,18 @@ class ConnectionRecord(Item):
     enc_refresh_token: str | None = None
     token_type: str | None = None
     refresh_failures: int = 0
+
+
+class OAuthClientRecord(Item):
+    """A tenant's OAuth app at a provider. The secret is held only as an envelope blob."""
+
+    id: str
+    tenant: str
+    name: str
+    provider: str
+    client_id: str
+    enc_client_secret: str
+    secret_hint: str
+    created_at: str
+    updated_at: str
+    version: int = 1
