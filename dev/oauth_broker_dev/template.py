@@ -96,13 +96,30 @@ def function_code_dirs(path: Path = TEMPLATE_PATH) -> dict[str, str]:
     return out
 
 
+def resolve_default(value: Any, path: Path = TEMPLATE_PATH) -> Any:
+    """A `!Ref Parameter` replaced by the parameter's default (other values unchanged)."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        param = load_template(path).get("Parameters", {}).get(value["Ref"])
+        if param is None:
+            raise LookupError(f"unresolvable reference {value['Ref']!r}")
+        return param.get("Default")
+    return value
+
+
 def authorizer_settings(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The default authorizer: identity headers and cache TTL (parameter defaults resolved)."""
     template = load_template(path)
     for res in template["Resources"].values():
         if res.get("Type") == "AWS::Serverless::HttpApi":
             auth = res["Properties"]["Auth"]
             name = auth["DefaultAuthorizer"]
-            return dict(auth["Authorizers"][name])
+            settings = dict(auth["Authorizers"][name])
+            identity = dict(settings.get("Identity") or {})
+            return {
+                "headers": list(identity.get("Headers") or ["Authorization"]),
+                "ttl_seconds": float(resolve_default(identity.get("ReauthorizeEvery", 300), path)),
+                "raw": settings,
+            }
     raise LookupError("no HttpApi in the template")
 
 

@@ -1,0 +1,305 @@
+"""Least privilege: what each function's role may do, and the KMS key policy that mirrors it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from infrastructure.infra_template import FUNCTIONS, Stack, actions_of, as_set
+
+TABLE_ARN = {"Fn::GetAtt": ["Table", "Arn"]}
+TABLE_INDEXES = {"Fn::Sub": "${Table.Arn}/index/*"}
+KEY_ARN = {"Fn::GetAtt": ["BrokerKey", "Arn"]}
+BUS_ARN = {"Fn::GetAtt": ["EventBus", "Arn"]}
+
+CRUD = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+}
+
+# function -> DynamoDB actions on the table; whether it may Query the indexes
+DYNAMODB: dict[str, tuple[set[str], bool]] = {
+    "AuthorizerFunction": ({"dynamodb:GetItem"}, False),
+    "AuthorizeFunction": (CRUD, True),
+    "CallbackFunction": (CRUD, True),
+    "ApiFunction": (CRUD | {"dynamodb:BatchWriteItem"}, True),
+    "ProxyFunction": (CRUD, True),
+    "RefreshFunction": (CRUD, True),
+    "WebhookFunction": ({"dynamodb:GetItem"}, False),
+}
+
+# function -> KMS action -> encryption-context purposes it may use
+KMS: dict[str, dict[str, set[str]]] = {
+    "AuthorizerFunction": {},
+    "AuthorizeFunction": {},
+    "CallbackFunction": {
+        "kms:Decrypt": {"client_secret", "refresh_token"},
+        "kms:GenerateDataKey": {"refresh_token", "access_token"},
+    },
+    "ApiFunction": {"kms:GenerateDataKey": {"client_secret", "webhook_secret"}},
+    "ProxyFunction": {
+        "kms:Decrypt": {"access_token", "refresh_token", "client_secret"},
+        "kms:GenerateDataKey": {"access_token", "refresh_token"},
+    },
+    "RefreshFunction": {
+        "kms:Decrypt": {"access_token", "refresh_token", "client_secret"},
+        "kms:GenerateDataKey": {"access_token", "refresh_token"},
+    },
+    "WebhookFunction": {"kms:Decrypt": {"webhook_secret"}},
+}
+
+PUBLISHERS = {"CallbackFunction", "ApiFunction", "ProxyFunction", "RefreshFunction"}
+
+# everything else a function may do, beyond DynamoDB, KMS and events:PutEvents
+OTHER_ACTIONS: dict[str, set[str]] = {
+    "ApiFunction": {"lambda:InvokeFunction"},
+    "WebhookFunction": {"sqs:SendMessage"},  # its async-invocation failure destination
+}
+
+
+def expected_actions(function: str) -> set[str]:
+    actions = set(DYNAMODB[function][0]) | set(KMS[function]) | OTHER_ACTIONS.get(function, set())
+    if function in PUBLISHERS:
+        actions.add("events:PutEvents")
+    return actions
+
+
+def kms_grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """KMS action -> purposes allowed, over the given statements."""
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        purposes = as_set(statement["Condition"]["StringEquals"]["kms:EncryptionContext:purpose"])
+        for action in actions_of(statement):
+            grants.setdefault(action, set()).update(purposes)
+    return grants
+
+
+def all_kms_statements(stack: Stack) -> list[tuple[str, dict[str, Any]]]:
+    found = [(fn, s) for fn in FUNCTIONS for s in stack.kms_statements_of(fn)]
+    found += [
+        (f"key policy {s.get('Sid')}", s)
+        for s in stack.key_policy_statements()
+        if s.get("Sid") != "AccountAdministers"
+    ]
+    return found
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_when_reading_its_role_then_it_is_a_lambda_role_with_basic_and_xray_policies_only(
+    stack: Stack, function: str
+) -> None:
+    role = stack.props(stack.role_of(function))
+
+    assert stack.resources[stack.role_of(function)]["Type"] == "AWS::IAM::Role"
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    assert {m["Fn::Sub"] for m in role["ManagedPolicyArns"]} == {
+        "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess",
+    }
+    assert "Policies" not in role
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_when_the_stack_creates_it_then_its_policies_are_attached_first(
+    stack: Stack, function: str
+) -> None:
+    depends_on = stack.resources[function].get("DependsOn", [])
+    depends_on = depends_on if isinstance(depends_on, list) else [depends_on]
+
+    assert stack.policies_of(function)
+    assert set(stack.policies_of(function)) <= set(depends_on)
+
+
+def test_given_the_functions_when_comparing_their_roles_then_no_two_functions_share_a_role(
+    stack: Stack,
+) -> None:
+    roles = [stack.role_of(fn) for fn in FUNCTIONS]
+
+    assert len(set(roles)) == len(FUNCTIONS)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_when_listing_every_action_its_policies_allow_then_they_are_exactly_its_needs(
+    stack: Stack, function: str
+) -> None:
+    assert stack.actions_of(function) == expected_actions(function)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_when_listing_its_table_access_then_it_has_exactly_its_item_actions_on_it(
+    stack: Stack, function: str
+) -> None:
+    on_table = [s for s in stack.statements_of(function) if as_set(s["Resource"]) == as_set(TABLE_ARN)]
+
+    assert {a for s in on_table for a in actions_of(s)} == DYNAMODB[function][0]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_when_listing_its_index_access_then_it_may_only_query_and_only_if_it_needs_to(
+    stack: Stack, function: str
+) -> None:
+    on_indexes = [s for s in stack.statements_of(function) if as_set(TABLE_INDEXES) & as_set(s["Resource"])]
+
+    expected = {"dynamodb:Query"} if DYNAMODB[function][1] else set()
+    assert {a for s in on_indexes for a in actions_of(s)} == expected
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_when_listing_its_dynamodb_statements_then_they_target_only_table_and_indexes(
+    stack: Stack, function: str
+) -> None:
+    dynamodb = [
+        s for s in stack.statements_of(function) if any(a.startswith("dynamodb:") for a in actions_of(s))
+    ]
+
+    assert dynamodb
+    for statement in dynamodb:
+        assert as_set(statement["Resource"]) <= as_set(TABLE_ARN) | as_set(TABLE_INDEXES)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_a_function_when_listing_its_kms_statements_then_actions_and_purposes_are_exactly_its_own(
+    stack: Stack, function: str
+) -> None:
+    assert kms_grants(stack.kms_statements_of(function)) == KMS[function]
+
+
+@pytest.mark.parametrize("function", ["AuthorizerFunction", "AuthorizeFunction"])
+def test_given_the_authorizer_or_authorize_function_when_listing_its_kms_statements_then_there_are_none(
+    stack: Stack, function: str
+) -> None:
+    assert stack.kms_statements_of(function) == []
+    assert stack.key_policy_statements_for(function) == []
+
+
+def test_given_the_api_function_when_listing_its_kms_actions_then_it_can_encrypt_but_never_decrypt(
+    stack: Stack,
+) -> None:
+    api_actions = stack.actions_of("ApiFunction")
+    key_policy_actions = {a for s in stack.key_policy_statements_for("ApiFunction") for a in actions_of(s)}
+
+    assert "kms:GenerateDataKey" in api_actions
+    assert not {a for a in api_actions | key_policy_actions if a.startswith("kms:Decrypt")}
+
+
+@pytest.mark.parametrize("function", [fn for fn in FUNCTIONS if KMS[fn]])
+def test_given_a_function_with_kms_access_when_reading_the_resource_then_it_is_the_broker_key_only(
+    stack: Stack, function: str
+) -> None:
+    for statement in stack.kms_statements_of(function):
+        assert as_set(statement["Resource"]) == as_set(KEY_ARN)
+
+
+def test_given_any_kms_grant_when_reading_its_conditions_then_it_pins_purpose_keys_tenant_and_record_id(
+    stack: Stack,
+) -> None:
+    statements = all_kms_statements(stack)
+
+    assert len(statements) == 2 * sum(len(grants) for grants in KMS.values())
+    for where, statement in statements:
+        condition = statement["Condition"]
+        assert set(condition) == {"StringEquals", "ForAllValues:StringEquals", "Null"}, where
+        assert as_set(condition["StringEquals"]["kms:EncryptionContext:purpose"]), where
+        assert as_set(condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"]) == {
+            "tenant",
+            "record_id",
+            "purpose",
+        }, where
+        assert condition["Null"] == {
+            "kms:EncryptionContext:tenant": "false",
+            "kms:EncryptionContext:record_id": "false",
+        }, where
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_given_the_key_policy_when_reading_a_functions_statements_then_they_mirror_its_iam_kms_grants(
+    stack: Stack, function: str
+) -> None:
+    key_statements = stack.key_policy_statements_for(function)
+
+    assert kms_grants(key_statements) == KMS[function]
+    iam_conditions = sorted(repr(s["Condition"]) for s in stack.kms_statements_of(function))
+    assert sorted(repr(s["Condition"]) for s in key_statements) == iam_conditions
+
+
+def test_given_the_key_policy_when_listing_its_principals_then_only_the_account_root_administers_the_key(
+    stack: Stack,
+) -> None:
+    admin = [s for s in stack.key_policy_statements() if "kms:*" in actions_of(s)]
+
+    assert admin == [
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+
+
+def test_given_every_policy_in_the_template_when_reading_actions_then_none_is_a_wildcard_but_the_key_admin(
+    stack: Stack,
+) -> None:
+    offenders = [
+        (where, action)
+        for where, statement in stack.all_policy_statements()
+        for action in actions_of(statement)
+        if ("*" in action) and statement.get("Sid") != "AccountAdministers"
+    ]
+
+    assert offenders == []
+
+
+def test_given_every_iam_policy_when_reading_resources_then_none_is_every_resource(stack: Stack) -> None:
+    offenders = [
+        logical_id
+        for logical_id, policy in stack.of_type("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "*" in as_set(statement["Resource"])
+    ]
+
+    assert offenders == []
+
+
+def test_given_every_policy_in_the_template_when_reading_effects_then_all_allow_and_none_uses_not_action(
+    stack: Stack,
+) -> None:
+    for where, statement in stack.all_policy_statements():
+        assert statement["Effect"] == "Allow", where
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement), where
+
+
+def test_given_the_api_function_when_reading_its_lambda_grant_then_it_may_invoke_the_refresh_function_only(
+    stack: Stack,
+) -> None:
+    invokes = [
+        s for fn in FUNCTIONS for s in stack.statements_of(fn) if "lambda:InvokeFunction" in actions_of(s)
+    ]
+
+    assert invokes == [
+        s for s in stack.statements_of("ApiFunction") if "lambda:InvokeFunction" in actions_of(s)
+    ]
+    assert [s["Resource"] for s in invokes] == [{"Fn::GetAtt": ["RefreshFunction", "Arn"]}]
+
+
+@pytest.mark.parametrize("function", sorted(PUBLISHERS))
+def test_given_a_publishing_function_when_reading_its_events_grant_then_it_may_put_to_the_broker_bus_only(
+    stack: Stack, function: str
+) -> None:
+    puts = [s for s in stack.statements_of(function) if "events:PutEvents" in actions_of(s)]
+
+    assert [s["Resource"] for s in puts] == [BUS_ARN]
+
+
+def test_given_the_webhook_function_when_reading_its_sqs_grant_then_it_may_send_to_its_dead_letter_queue_only(
+    stack: Stack,
+) -> None:
+    sends = [s for s in stack.statements_of("WebhookFunction") if "sqs:SendMessage" in actions_of(s)]
+
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}]

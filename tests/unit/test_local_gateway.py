@@ -1,0 +1,39 @@
+"""The local HTTP API's routing and authorizer settings follow API Gateway and the template."""
+
+from oauth_broker_dev.gateway import LocalHttpApi
+from oauth_broker_dev.template import authorizer_settings, http_routes
+
+
+def api() -> LocalHttpApi:
+    return LocalHttpApi(lambda name, event: {"statusCode": 200})
+
+
+def test_given_a_specific_route_and_the_catch_all_when_matched_then_the_specific_route_wins():
+    route, params = api().match("GET", "/v1/connections/con_1")
+    assert (route.function, route.path, params) == ("ApiFunction", "/v1/connections/{id}", {"id": "con_1"})
+
+
+def test_given_a_greedy_proxy_path_when_matched_then_the_rest_of_the_path_is_one_parameter():
+    route, params = api().match("DELETE", "/v1/connections/con_1/proxy/gmail/v1/users/me/messages/abc")
+    assert route.function == "ProxyFunction"
+    assert params == {"id": "con_1", "path": "gmail/v1/users/me/messages/abc"}
+
+
+def test_given_an_unknown_v1_path_when_matched_then_the_api_catch_all_takes_it():
+    route, _ = api().match("GET", "/v1/nothing")
+    assert (route.function, route.path) == ("ApiFunction", "/v1/{proxy+}")
+
+
+def test_given_a_path_outside_v1_when_matched_then_no_route_answers():
+    assert api().match("GET", "/elsewhere") is None
+
+
+def test_given_the_template_when_the_authorizer_is_read_then_its_cache_ttl_is_the_parameter_default():
+    settings = authorizer_settings()
+    assert settings["headers"] == ["Authorization"]
+    assert settings["ttl_seconds"] == 300.0
+
+
+def test_given_the_template_when_routes_are_listed_then_exactly_four_are_public():
+    public = sorted(r.path for r in http_routes() if not r.authorized)
+    assert public == ["/v1/health", "/v1/oauth/authorize", "/v1/oauth/callback", "/v1/openapi.json"]
