@@ -27,7 +27,9 @@ def check_url(value: str, *, allow_loopback_http: bool) -> str:
         return value
     if parts.scheme == "http" and allow_loopback_http and is_loopback(host):
         return value
-    raise ValueError("must be an https URL" + (" (or http on a loopback host)" if allow_loopback_http else ""))
+    raise ValueError(
+        "must be an https URL" + (" (or http on a loopback host)" if allow_loopback_http else "")
+    )
 
 
 def origin_of(value: str) -> str:
