@@ -126,9 +126,10 @@ class Services:
 
     @cached_property
     def envelope(self) -> Envelope:
-        from oauth_broker.crypto.envelope import Envelope
+        from oauth_broker.crypto.envelope import DataKeyCache, Envelope
 
-        return Envelope(self.kms, self.config.kms_key_id)
+        # Bounded data key reuse (5 min, 1000 uses): a burst of writes costs one GenerateDataKey.
+        return Envelope(self.kms, self.config.kms_key_id, cache=DataKeyCache())
 
     @cached_property
     def settings(self) -> SettingsStore:
