@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oauth_broker.http.resolver import build_resolver
-from oauth_broker.observability import logger, metrics, tracer
+from oauth_broker.observability import logger, metrics
 from oauth_broker.routes import api_keys, settings, system
 
 app = build_resolver()
@@ -16,7 +16,6 @@ for module in (system, settings, api_keys):
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
