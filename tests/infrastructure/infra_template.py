@@ -6,12 +6,13 @@ routes...) so that each test reads as the behaviour it checks.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from oauth_broker_dev.template import load_template as _load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -27,29 +28,9 @@ FUNCTIONS = (
 )
 
 
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns !Ref, !GetAtt, !Sub, ... into their long forms ({"Ref": ...})."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    key = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {key: value}
-
-
-CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(path.read_text(), Loader=CfnLoader)
-    return data
+    """The template parsed by the same loader the local runtime uses (a fresh copy: tests may mutate)."""
+    return copy.deepcopy(_load_template(path))
 
 
 def as_set(value: Any) -> set[Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from infrastructure.infra_template import FUNCTIONS, Route, Stack
 
 PUBLIC = {"GET /v1/health", "GET /v1/openapi.json", "GET /v1/oauth/authorize", "GET /v1/oauth/callback"}

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+
 from infrastructure.infra_template import REPO_ROOT, Stack
 
 EVENTS_DIR = REPO_ROOT / "events"

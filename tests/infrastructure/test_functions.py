@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from infrastructure.infra_template import FUNCTIONS, REPO_ROOT, Stack
 
 CODE_DIRS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from infrastructure.infra_template import FUNCTIONS, Stack, actions_of, as_set
 
 TABLE_ARN = {"Fn::GetAtt": ["Table", "Arn"]}

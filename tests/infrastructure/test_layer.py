@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from infrastructure.infra_template import REPO_ROOT
 
 LAYER_DIR = REPO_ROOT / "layers" / "shared"
