@@ -6,6 +6,8 @@ import importlib.util
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -37,25 +39,63 @@ class LocalLambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
-def load_function(name: str) -> ModuleType:
-    """The handler module of a function, by short name (`api`) or logical id (`ApiFunction`)."""
+def _code_dir(name: str) -> str:
     dirs = function_code_dirs()
     if name not in dirs:
         raise KeyError(
             f"unknown function {name!r}; known: {sorted(k for k in dirs if not k.endswith('Function'))}"
         )
-    code_dir = dirs[name]
+    return dirs[name]
+
+
+def _load_copy(code_dir: str, copy: int) -> ModuleType:
+    path = REPO_ROOT / code_dir / "app.py"
+    module_name = f"fn_{code_dir.replace('/', '_')}_{copy}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_function(name: str) -> ModuleType:
+    """The first loaded copy of a function's handler module, by short name (`api`) or logical id."""
+    code_dir = _code_dir(name)
     with _lock:
         if code_dir not in _modules:
-            path = REPO_ROOT / code_dir / "app.py"
-            module_name = "fn_" + code_dir.replace("/", "_")
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            _modules[code_dir] = module
+            _modules[code_dir] = _load_copy(code_dir, 0)
         return _modules[code_dir]
+
+
+class _Environments:
+    """Idle handler copies per function. Like Lambda, one environment serves one request at a time
+    (Powertools resolvers keep the current event on the app object); a request that finds none idle
+    gets a freshly loaded copy, a cold start."""
+
+    def __init__(self) -> None:
+        self._idle: dict[str, list[ModuleType]] = {}
+        self._count: dict[str, int] = {}
+
+    @contextmanager
+    def acquire(self, name: str) -> Iterator[ModuleType]:
+        code_dir = _code_dir(name)
+        with _lock:
+            idle = self._idle.setdefault(code_dir, [])
+            module = idle.pop() if idle else None
+            if module is None:
+                copy = self._count.get(code_dir, 0)
+                self._count[code_dir] = copy + 1
+        if module is None:
+            module = load_function(name) if copy == 0 else _load_copy(code_dir, copy)
+        try:
+            yield module
+        finally:
+            with _lock:
+                self._idle[code_dir].append(module)
+
+
+_environments = _Environments()
 
 
 TIMEOUTS = {"authorizer": 5.0, "refresh": 300.0}

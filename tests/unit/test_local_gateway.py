@@ -37,3 +37,35 @@ def test_given_the_template_when_the_authorizer_is_read_then_its_cache_ttl_is_th
 def test_given_the_template_when_routes_are_listed_then_exactly_four_are_public():
     public = sorted(r.path for r in http_routes() if not r.authorized)
     assert public == ["/v1/health", "/v1/oauth/authorize", "/v1/oauth/callback", "/v1/openapi.json"]
+
+
+def test_given_concurrent_invocations_when_run_locally_then_each_gets_its_own_handler_environment(
+    monkeypatch,
+):
+    import threading
+
+    from oauth_broker_dev import lambda_runtime
+
+    for key, value in {
+        "TABLE_NAME": "t-env",
+        "KMS_KEY_ID": "k",
+        "EVENT_BUS_NAME": "b",
+        "JWT_ISSUER": "https://i.example",
+        "JWT_AUDIENCE": "a",
+        "JWKS_URL": "https://i.example/jwks",
+    }.items():
+        monkeypatch.setenv(key, value)
+    barrier = threading.Barrier(4)
+    seen: list[int] = []
+
+    def hold(name: str):
+        with lambda_runtime._environments.acquire(name) as module:
+            seen.append(id(module))
+            barrier.wait(5)  # all four hold an environment at once
+
+    threads = [threading.Thread(target=hold, args=("api",)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(set(seen)) == 4
