@@ -1,0 +1,20 @@
+"""GET /v1/oauth/callback: finishes the OAuth flow (state, iss, code exchange, ID token, scopes),
+stores the connection with its tokens envelope-encrypted and shows or sends the result."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from oauth_broker.http.resolver import build_resolver
+from oauth_broker.observability import logger, metrics
+from oauth_broker.routes import oauth_flow
+
+app = build_resolver()
+app.include_router(oauth_flow.callback_router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,450 @@
+"""`GET /v1/oauth/callback`: finish the flow (API.md, "The callback").
+
+1. The state is single use: its item is deleted by the same write that reads it (a replayed,
+   unknown, expired or tampered state gets a 400 page and nothing is written).
+2. `iss`, when present, must be the provider's issuer (RFC 9207).
+3. `error=...` from the provider ends the flow with that (known) code.
+4. The code is exchanged with the PKCE verifier (authlib over the injected httpx client).
+5. An OIDC ID token is verified (signature against the provider's JWKS, iss, aud, exp, nonce) and
+   gives the account (sub, email, hd); without one, the userinfo endpoint does.
+6. Granted scopes are compared with the requested ones: missing ones make the connection
+   `partial`, and the result names them.
+7. Tokens are envelope-encrypted (purposes refresh_token/access_token, record_id = connection id);
+   the connection is created (`con_...`) or, with the session's `connection_id`, updated in place
+   (a different account is refused); `connection.created` / `connection.updated` is published.
+
+Every failure after step 1 ends with a result delivered by the session's mode; nothing in a page,
+a log line or an event holds a token, the code, the state or the verifier.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from oauth_broker.connect.authorize import state_store
+from oauth_broker.connect.result_page import FlowResult, PageResponse, error_page, render_result
+from oauth_broker.connect.scopes import scope_outcome
+from oauth_broker.crypto.envelope import CryptoError, EncryptionContext
+from oauth_broker.crypto.state_box import MIN_STATE_LENGTH, open_, state_hash
+from oauth_broker.errors import NotFound, ProviderDisabled
+from oauth_broker.ids import new_id
+from oauth_broker.observability import logger
+from oauth_broker.providers.catalog import ProviderDefinition
+from oauth_broker.providers.registry import provider_registry
+from oauth_broker.store.models import ConnectionRecord, ConnectionStatus, OAuthClientRecord
+from oauth_broker.store.sessions import OAuthStateRecord
+from oauth_broker.store.table import ConditionFailed
+from oauth_broker.timeutil import now_epoch, rfc3339
+
+MAX_STATE_LENGTH = 256
+MAX_CODE_LENGTH = 2048
+INVALID_STATE_MESSAGE = (
+    "This sign-in response is invalid, has expired or was already used. Go back to the app and start again."
+)
+# Authorization-response error codes (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6) passed on by name.
+PROVIDER_ERRORS = frozenset(
+    {
+        "access_denied",
+        "invalid_scope",
+        "consent_required",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+    }
+)
+_SAVE_ATTEMPTS = 3
+
+
+class FlowFailed(Exception):
+    """Ends the flow with `error` (a stable code of `result_page.ERROR_MESSAGES`)."""
+
+    def __init__(self, error: str, *, connection: ConnectionRecord | None = None):
+        super().__init__(error)
+        self.error = error
+        self.connection = connection
+
+
+@dataclass(frozen=True)
+class Account:
+    sub: str | None
+    email: str | None
+    hd: str | None
+
+
+def finish_authorization(services: Any, params: Mapping[str, str]) -> PageResponse:
+    state = params.get("state") or ""
+    if not (MIN_STATE_LENGTH <= len(state) <= MAX_STATE_LENGTH):
+        logger.info("callback: missing or malformed state")
+        return error_page(INVALID_STATE_MESSAGE)
+    record = state_store(services).consume(state_hash(state))
+    if record is None:
+        logger.info("callback: unknown, used or expired state")
+        return error_page(INVALID_STATE_MESSAGE)
+    try:
+        secrets_ = json.loads(open_(state, record.sealed))
+        verifier = secrets_["verifier"]
+        nonce = secrets_.get("nonce")
+    except (CryptoError, ValueError, KeyError, TypeError):
+        logger.warning("callback: the state's sealed secrets do not open")
+        return error_page(INVALID_STATE_MESSAGE)
+
+    log = {"tenant": record.tenant, "provider": record.provider}
+    try:
+        conn, missing = _finish(services, record, params, verifier=verifier, nonce=nonce)
+    except FlowFailed as exc:
+        logger.info("callback: flow failed", extra={**log, "error": exc.error})
+        existing = exc.connection
+        return render_result(
+            FlowResult(
+                connection_id=existing.id if existing else None,
+                status=existing.status.value if existing else None,
+                error=exc.error,
+                mode=record.mode,
+                return_to=record.return_to,
+            )
+        )
+    except Exception as exc:  # a result page, never a stack trace; the type only in the log
+        logger.error("callback: unexpected error", extra={**log, "error_type": type(exc).__name__})
+        return render_result(FlowResult(error="internal_error", mode=record.mode, return_to=record.return_to))
+    logger.info(
+        "callback: connection saved",
+        extra={**log, "connection_id": conn.id, "status": conn.status.value, "missing_scopes": list(missing)},
+    )
+    return render_result(
+        FlowResult(
+            connection_id=conn.id,
+            status=conn.status.value,
+            missing_scopes=missing,
+            mode=record.mode,
+            return_to=record.return_to,
+        )
+    )
+
+
+def _finish(
+    services: Any, record: OAuthStateRecord, params: Mapping[str, str], *, verifier: str, nonce: str | None
+) -> tuple[ConnectionRecord, tuple[str, ...]]:
+    from oauth_broker.oauth.client import TokenEndpointError, exchange_code
+
+    registry = provider_registry(services)
+    try:
+        provider = registry.require_enabled(record.tenant, record.provider)
+    except ProviderDisabled:
+        raise FlowFailed("provider_disabled") from None
+    except NotFound:
+        raise FlowFailed("provider_error") from None
+
+    iss = params.get("iss")
+    if iss is not None and provider.auth.issuer is not None and iss != provider.auth.issuer:
+        raise FlowFailed("issuer_mismatch")
+    error = params.get("error")
+    if error is not None:
+        raise FlowFailed(error if error in PROVIDER_ERRORS else "provider_error")
+    code = params.get("code") or ""
+    if not code or len(code) > MAX_CODE_LENGTH:
+        raise FlowFailed("provider_error")
+
+    try:
+        client = services.oauth_clients.get(record.tenant, record.oauth_client_id)
+    except NotFound:
+        raise FlowFailed("oauth_client_not_found") from None
+    client_secret = _client_secret(services, client)
+
+    try:
+        tokens = exchange_code(
+            services.http,
+            provider,
+            client_id=client.client_id,
+            client_secret=client_secret,
+            code=code,
+            code_verifier=verifier,
+            redirect_uri=record.redirect_uri,
+        )
+    except TokenEndpointError as exc:
+        logger.info(
+            "callback: token endpoint refused the code",
+            extra={"provider": provider.key, "oauth_error": exc.error, "http_status": exc.status},
+        )
+        raise FlowFailed("upstream_error" if exc.transient else "token_exchange_failed") from None
+
+    account = _account(services, provider, client, tokens.id_token, tokens.access_token, nonce)
+    outcome = scope_outcome(provider, record.scopes, tokens.scope)
+    missing, status, status_reason = outcome.missing, outcome.status, outcome.status_reason
+
+    now = now_epoch()
+    fields: dict[str, Any] = {
+        "scopes_requested": list(record.scopes),
+        "scopes_granted": list(outcome.granted),
+        "last_refreshed_at": rfc3339(now),
+        "updated_at": rfc3339(now),
+        "expires_at": now + tokens.expires_in if tokens.expires_in is not None else None,
+        "token_type": tokens.token_type,
+        "refresh_failures": 0,
+    }
+    if account.email:
+        fields["account_email"] = account.email
+    if account.hd:
+        fields["account_hd"] = account.hd
+
+    if record.connection_id:
+        conn = _reauthorize(
+            services,
+            record,
+            provider,
+            client,
+            client_secret,
+            tokens,
+            account,
+            status,
+            status_reason,
+            fields,
+            missing,
+        )
+    else:
+        conn = _create(services, record, provider, tokens, account, status, status_reason, fields, missing)
+
+    # A provider disabled while this flow ran: its cut may have missed this connection.
+    if not registry.get(record.tenant, provider.key).enabled:
+        from oauth_broker.connect.provider_switch import cut_connection
+
+        conn = cut_connection(services, conn) or conn
+    return conn, missing if conn.status != ConnectionStatus.REVOKED else ()
+
+
+def _client_secret(services: Any, client: OAuthClientRecord) -> str:
+    ctx = EncryptionContext(client.tenant, client.id, "client_secret")
+    try:
+        secret: str = services.envelope.decrypt(client.enc_client_secret, ctx).decode()
+    except CryptoError as exc:
+        logger.error(
+            "callback: the OAuth client secret cannot be decrypted", extra={"error_type": type(exc).__name__}
+        )
+        raise FlowFailed("internal_error") from None
+    return secret
+
+
+def _keys_for(services: Any, url: str) -> Any:
+    from oauth_broker.auth.jwks import JwksCache
+
+    # One cache per JWKS URL per process; an unknown `kid` refetches once.
+    cache = services.singleton(
+        f"provider_jwks:{url}", lambda: JwksCache(url, services.http, min_refetch_seconds=0)
+    )
+    return cache.key_set
+
+
+def _account(
+    services: Any,
+    provider: ProviderDefinition,
+    client: OAuthClientRecord,
+    id_token: str | None,
+    access_token: str,
+    nonce: str | None,
+) -> Account:
+    from oauth_broker.oauth.id_token import InvalidIdToken, verify_id_token
+
+    if provider.auth.oidc and nonce is not None:
+        if not id_token or provider.auth.jwks_url is None or provider.auth.issuer is None:
+            logger.info("callback: no verifiable ID token", extra={"provider": provider.key})
+            raise FlowFailed("invalid_id_token")
+        try:
+            claims = verify_id_token(
+                id_token,
+                keys=_keys_for(services, provider.auth.jwks_url),
+                issuer=provider.auth.issuer,
+                client_id=client.client_id,
+                nonce=nonce,
+            )
+        except InvalidIdToken as exc:
+            logger.info("callback: ID token refused", extra={"provider": provider.key, "reason": exc.reason})
+            raise FlowFailed("invalid_id_token") from None
+        return Account(
+            sub=str(claims["sub"]),
+            email=claims.get("email") if isinstance(claims.get("email"), str) else None,
+            hd=claims.get("hd") if isinstance(claims.get("hd"), str) else None,
+        )
+    if provider.auth.userinfo_url:
+        return _userinfo(services, provider.auth.userinfo_url, access_token)
+    return Account(sub=None, email=None, hd=None)
+
+
+def _userinfo(services: Any, url: str, access_token: str) -> Account:
+    import httpx
+
+    try:
+        resp = services.http.get(
+            url,
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            timeout=5.0,
+        )
+        data = resp.json() if resp.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    sub = data.get("sub", data.get("id"))
+    email, hd = data.get("email"), data.get("hd")
+    return Account(
+        sub=str(sub) if isinstance(sub, str | int) and not isinstance(sub, bool) else None,
+        email=email if isinstance(email, str) else None,
+        hd=hd if isinstance(hd, str) else None,
+    )
+
+
+def _encrypt_tokens(services: Any, tenant: str, connection_id: str, tokens: Any) -> dict[str, Any]:
+    envelope = services.envelope
+    out = {
+        "enc_access_token": envelope.encrypt(
+            tokens.access_token.encode(), EncryptionContext(tenant, connection_id, "access_token")
+        )
+    }
+    if tokens.refresh_token:
+        out["enc_refresh_token"] = envelope.encrypt(
+            tokens.refresh_token.encode(), EncryptionContext(tenant, connection_id, "refresh_token")
+        )
+    return out
+
+
+def _no_refresh_status(
+    tokens: Any, status: ConnectionStatus, reason: str | None, *, has_old: bool, was: ConnectionStatus | None
+) -> tuple[ConnectionStatus, str | None]:
+    """Without a refresh token an expiring access token dies within the hour: say so."""
+    if tokens.refresh_token or tokens.expires_in is None:
+        return status, reason
+    if has_old and was != ConnectionStatus.NEEDS_REAUTH:
+        return status, reason  # the grant's refresh token we already hold stays valid
+    return ConnectionStatus.NEEDS_REAUTH, "no_refresh_token"
+
+
+def _create(
+    services: Any,
+    record: OAuthStateRecord,
+    provider: ProviderDefinition,
+    tokens: Any,
+    account: Account,
+    status: ConnectionStatus,
+    status_reason: str | None,
+    fields: dict[str, Any],
+    missing: tuple[str, ...],
+) -> ConnectionRecord:
+    connection_id = new_id("con")
+    status, status_reason = _no_refresh_status(tokens, status, status_reason, has_old=False, was=None)
+    name = record.name or account.email or provider.display_name
+    conn = ConnectionRecord(
+        id=connection_id,
+        tenant=record.tenant,
+        owner=record.user,
+        name=name,
+        provider=provider.key,
+        oauth_client_id=record.oauth_client_id,
+        account_sub=account.sub,
+        status=status,
+        status_reason=status_reason,
+        created_at=fields["updated_at"],
+        **fields,
+        **_encrypt_tokens(services, record.tenant, connection_id, tokens),
+    )
+    services.connections.create(conn)
+    services.publisher.publish("created", conn, missing_scopes=list(missing) or None)
+    return conn
+
+
+def _reauthorize(
+    services: Any,
+    record: OAuthStateRecord,
+    provider: ProviderDefinition,
+    client: OAuthClientRecord,
+    client_secret: str,
+    tokens: Any,
+    account: Account,
+    status: ConnectionStatus,
+    status_reason: str | None,
+    fields: dict[str, Any],
+    missing: tuple[str, ...],
+) -> ConnectionRecord:
+    assert record.connection_id is not None
+    encrypted = _encrypt_tokens(services, record.tenant, record.connection_id, tokens)
+    for attempt in range(_SAVE_ATTEMPTS):
+        existing = services.connections.get(record.connection_id)
+        if existing is None or existing.tenant != record.tenant or existing.owner != record.user:
+            raise FlowFailed("connection_not_found")
+        if existing.provider != provider.key:
+            raise FlowFailed("connection_not_found")
+        if existing.account_sub and account.sub and existing.account_sub != account.sub:
+            raise FlowFailed("account_mismatch", connection=existing)
+        new_status, new_reason = _no_refresh_status(
+            tokens, status, status_reason, has_old=bool(existing.enc_refresh_token), was=existing.status
+        )
+        update: dict[str, Any] = {
+            **fields,
+            **encrypted,
+            "status": new_status,
+            "status_reason": new_reason,
+            "status_before_disable": None,
+            "status_reason_before_disable": None,
+        }
+        if account.sub:
+            update["account_sub"] = account.sub
+        if record.name:
+            update["name"] = record.name
+        try:
+            saved: ConnectionRecord = services.connections.save(
+                existing.model_copy(update=update), expected_version=existing.version
+            )
+        except ConditionFailed:
+            if attempt == _SAVE_ATTEMPTS - 1:
+                raise
+            continue
+        services.publisher.publish("updated", saved, missing_scopes=list(missing) or None)
+        if tokens.refresh_token and existing.enc_refresh_token:
+            revoke_replaced_refresh_token(
+                services, provider, client, client_secret, existing, tokens.refresh_token
+            )
+        return saved
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def revocation_is_grant_wide(provider: ProviderDefinition) -> bool:
+    """Google revokes every token of a (client, account) pair, and the consent, when any one of
+    them is revoked: revoking the replaced refresh token would kill the new one too."""
+    return (
+        provider.key == "google"
+        or provider.extends == "google"
+        or provider.auth.issuer == "https://accounts.google.com"
+    )
+
+
+def revoke_replaced_refresh_token(
+    services: Any,
+    provider: ProviderDefinition,
+    client: OAuthClientRecord,
+    client_secret: str,
+    previous: ConnectionRecord,
+    new_refresh_token: str,
+) -> bool:
+    """Re-authorization issued a new refresh token: revoke the one it replaces (RFC 7009),
+    best effort. Skipped where revocation is grant-wide (Google), where it would revoke the new
+    grant as well; Google retires old refresh tokens of a pair by itself (at most 100 live)."""
+    from oauth_broker.oauth.client import revoke_token
+
+    if previous.enc_refresh_token is None or provider.auth.revocation_url is None:
+        return False
+    if revocation_is_grant_wide(provider):
+        return False
+    ctx = EncryptionContext(previous.tenant, previous.id, "refresh_token")
+    try:
+        old = services.envelope.decrypt(previous.enc_refresh_token, ctx).decode()
+    except CryptoError:
+        return False
+    if old == new_refresh_token:
+        return False
+    revoked = revoke_token(
+        services.http, provider, client_id=client.client_id, client_secret=client_secret, token=old
+    )
+    logger.info(
+        "callback: replaced refresh token revoked", extra={"connection_id": previous.id, "revoked": revoked}
+    )
+    return revoked

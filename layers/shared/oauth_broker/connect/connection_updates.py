@@ -1,0 +1,119 @@
+"""`PATCH /v1/connections/{id}`: the fields a connection's owner (or a tenant admin) may change.
+
+- `name`;
+- `concurrency_level`: 1-25 requests in flight at once, or null for no limit;
+- `borrow_concurrency_from`: share the limit of another connection of the tenant that the caller
+  can see; not itself; the lender must not borrow in turn, and a connection that lends may not
+  borrow (one level only: no chains, no cycles); null stops borrowing;
+- `metadata`: a JSON object merged into the stored one as a JSON Merge Patch (RFC 7396: a member
+  set to null is removed; `"metadata": null` clears it); at most 4 KB serialized.
+
+The write is a compare-and-set on the connection's version: a concurrent change gives 409.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from oauth_broker.auth.principal import Principal
+from oauth_broker.errors import NotFound, ValidationFailed
+from oauth_broker.store.models import ConnectionRecord
+from oauth_broker.timeutil import rfc3339
+
+MAX_METADATA_BYTES = 4096
+MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 25
+
+
+def _invalid(field_name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"invalid: {field_name}: {message}",
+        errors=[{"loc": ["body", field_name], "msg": message, "type": "value_error"}],
+    )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def metadata_size(metadata: Mapping[str, Any]) -> int:
+    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _lends_to_others(services: Any, tenant: str, connection_id: str) -> bool:
+    items = services.table.query_all(
+        "tenant_pk = :t",
+        {":t": f"TENANT#{tenant}#CON", ":id": connection_id},
+        index="ByTenant",
+        filter_expression="borrow_concurrency_from = :id",
+    )
+    return next(iter(items), None) is not None
+
+
+def _check_lender(services: Any, principal: Principal, conn: ConnectionRecord, lender_id: str) -> None:
+    if lender_id == conn.id:
+        raise _invalid("borrow_concurrency_from", "a connection cannot borrow from itself")
+    try:
+        lender = services.connections.get_visible(principal, lender_id)
+    except NotFound:
+        raise _invalid("borrow_concurrency_from", f"no connection {lender_id} that you can see") from None
+    if lender.tenant != conn.tenant:
+        raise _invalid("borrow_concurrency_from", f"no connection {lender_id} that you can see")
+    if lender.borrow_concurrency_from:
+        raise _invalid("borrow_concurrency_from", "the lender borrows from another connection itself")
+    if _lends_to_others(services, conn.tenant, conn.id):
+        raise _invalid("borrow_concurrency_from", "other connections borrow from this one: it cannot borrow")
+
+
+def update_connection(
+    services: Any, principal: Principal, connection_id: str, changes: Mapping[str, Any]
+) -> ConnectionRecord:
+    """Applies `changes` (only the fields present in the request) and saves with the version."""
+    conn: ConnectionRecord = services.connections.get_visible(principal, connection_id)
+    update: dict[str, Any] = {}
+    if "name" in changes:
+        name = changes["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise _invalid("name", "must be a non-empty string")
+        update["name"] = name.strip()
+    if "concurrency_level" in changes:
+        level = changes["concurrency_level"]
+        if level is not None and (
+            isinstance(level, bool)
+            or not isinstance(level, int)
+            or not MIN_CONCURRENCY <= level <= MAX_CONCURRENCY
+        ):
+            raise _invalid("concurrency_level", f"must be {MIN_CONCURRENCY}-{MAX_CONCURRENCY} or null")
+        update["concurrency_level"] = level
+    if "borrow_concurrency_from" in changes:
+        lender = changes["borrow_concurrency_from"]
+        if lender is not None:
+            if not isinstance(lender, str):
+                raise _invalid("borrow_concurrency_from", "must be a connection id or null")
+            _check_lender(services, principal, conn, lender)
+        update["borrow_concurrency_from"] = lender
+    if "metadata" in changes:
+        patch = changes["metadata"]
+        if patch is not None and not isinstance(patch, Mapping):
+            raise _invalid("metadata", "must be a JSON object or null")
+        merged = {} if patch is None else merge_patch(conn.metadata, patch)
+        if metadata_size(merged) > MAX_METADATA_BYTES:
+            raise _invalid("metadata", f"must be at most {MAX_METADATA_BYTES} bytes serialized")
+        update["metadata"] = merged
+    if not update:
+        return conn
+    update["updated_at"] = rfc3339()
+    saved: ConnectionRecord = services.connections.save(
+        conn.model_copy(update=update), expected_version=conn.version
+    )
+    return saved

@@ -1,0 +1,248 @@
+"""The callback refuses what it must: replayed, unknown, expired or tampered states (400, nothing
+written), an `iss` of another issuer (RFC 9207), and ID tokens that fail verification."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from brokertest.connect import (
+    RETURN_TO,
+    callback,
+    create_session,
+    posted_message,
+    provider_redirect,
+    rewrite_token_responses,
+    run_flow,
+)
+from oauth_broker.connect.authorize import state_store
+from oauth_broker.crypto.state_box import state_hash
+from oauth_broker.store.sessions import OAuthStateStore
+from oauth_broker.timeutil import now_epoch
+
+
+def with_param(url: str, name: str, value: str | None) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    if value is not None:
+        query.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def param(url: str, name: str) -> str:
+    return dict(parse_qsl(urlsplit(url).query))[name]
+
+
+def consented(cw, **session_fields: Any) -> str:
+    """The callback URL Google sends the browser back to (not yet followed)."""
+    session = create_session(cw.world, cw.ocl, **session_fields)
+    return cw.fake.complete_consent(provider_redirect(cw.world, session["authorize_url"]))
+
+
+def assert_refused_page(resp) -> None:
+    assert resp.status_code == 400
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert resp.headers["Cache-Control"] == "no-store" and resp.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert "invalid, has expired or was already used" in resp.get_data(as_text=True)
+    assert "postMessage" not in resp.get_data(as_text=True)
+
+
+def assert_nothing_written(cw) -> None:
+    assert cw.connection_items() == []
+    assert cw.events == []
+
+
+# -- state -------------------------------------------------------------------------------------
+
+
+def test_given_a_completed_flow_when_the_callback_is_replayed_then_400_and_nothing_more_is_written(cw):
+    back = consented(cw, return_to=RETURN_TO)
+    assert callback(cw.world, back).status_code == 200
+    items_before, exchanges = cw.connection_items(), cw.fake.token_requests["authorization_code"]
+    replay = callback(cw.world, back)
+    assert_refused_page(replay)
+    assert cw.connection_items() == items_before
+    assert cw.fake.token_requests["authorization_code"] == exchanges
+    assert cw.event_types() == ["connection.created"]
+
+
+def test_given_an_unknown_state_when_the_callback_is_called_then_400_and_nothing_is_written(cw):
+    back = consented(cw)
+    assert_refused_page(callback(cw.world, with_param(back, "state", "u" * 43)))
+    assert_nothing_written(cw)
+    assert cw.fake.token_requests["authorization_code"] == 0
+
+
+def test_given_no_state_when_the_callback_is_called_then_400_and_nothing_is_written(cw):
+    back = consented(cw)
+    assert_refused_page(callback(cw.world, with_param(back, "state", None)))
+    assert_nothing_written(cw)
+
+
+def test_given_a_tampered_state_when_the_callback_is_called_then_400_and_nothing_is_written(cw):
+    back = consented(cw)
+    state = param(back, "state")
+    flipped = state[:-1] + ("A" if state[-1] != "A" else "B")
+    assert_refused_page(callback(cw.world, with_param(back, "state", flipped)))
+    assert_nothing_written(cw)
+
+
+def test_given_a_state_item_whose_sealed_secrets_were_tampered_when_the_callback_is_called_then_400(cw):
+    back = consented(cw)
+    key = f"STATE#{state_hash(param(back, 'state'))}"
+    table = cw.world.aws.resources.table_name
+    item = cw.world.aws.dynamodb.get_item(TableName=table, Key={"pk": {"S": key}, "sk": {"S": "STATE"}})[
+        "Item"
+    ]
+    version, nonce, ciphertext = item["sealed"]["S"].split(".")
+    forged = ciphertext[:-2] + ("AA" if ciphertext[-2:] != "AA" else "BB")
+    item["sealed"] = {"S": f"{version}.{nonce}.{forged}"}
+    cw.world.aws.dynamodb.put_item(TableName=table, Item=item)
+    assert_refused_page(callback(cw.world, back))
+    assert_nothing_written(cw)
+    assert cw.fake.token_requests["authorization_code"] == 0
+
+
+def test_given_a_state_older_than_10_minutes_when_the_callback_is_called_then_400_and_nothing_is_written(cw):
+    services = cw.world.services
+    services.singleton(
+        "oauth_state_store", lambda: OAuthStateStore(services.table, clock=lambda: now_epoch() + 601)
+    )
+    back = consented(cw)
+    assert state_store(services).clock() > now_epoch()
+    assert_refused_page(callback(cw.world, back))
+    assert_nothing_written(cw)
+
+
+def test_given_a_state_when_stored_then_neither_it_nor_the_verifier_nor_the_nonce_is_in_the_table(cw):
+    session = create_session(cw.world, cw.ocl)
+    google = provider_redirect(cw.world, session["authorize_url"])
+    q = dict(parse_qsl(urlsplit(google).query))
+    dump = json.dumps(cw.world.aws.dynamodb.scan(TableName=cw.world.aws.resources.table_name)["Items"])
+    assert q["state"] not in dump and q["nonce"] not in dump
+    assert state_hash(q["state"]) in dump
+
+
+# -- issuer (RFC 9207) -------------------------------------------------------------------------
+
+
+def test_given_an_iss_of_another_issuer_when_the_callback_is_called_then_it_fails_and_writes_nothing(
+    cw,
+):
+    back = consented(cw, return_to=RETURN_TO)
+    resp = callback(cw.world, with_param(back, "iss", "https://evil.example"))
+    message, _ = posted_message(resp.get_data(as_text=True))
+    assert message["error"] == "issuer_mismatch" and message["connection_id"] is None
+    assert_nothing_written(cw)
+    assert cw.fake.token_requests["authorization_code"] == 0
+
+
+def test_given_no_iss_when_the_callback_is_called_then_the_flow_still_completes(cw):
+    back = consented(cw, return_to=RETURN_TO)
+    message, _ = posted_message(callback(cw.world, with_param(back, "iss", None)).get_data(as_text=True))
+    assert message["status"] == "active"
+
+
+# -- ID token ----------------------------------------------------------------------------------
+
+
+def claims_of(id_token: str) -> dict[str, Any]:
+    payload = id_token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def resign(cw, change: dict[str, Any], *, key: RSAKey | None = None):
+    """A token-response rewrite that re-signs the ID token with changed claims."""
+
+    def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+        claims = {**claims_of(body["id_token"]), **change}
+        signer = key or cw.fake.keys.current
+        body["id_token"] = jwt.encode({"alg": "RS256", "kid": cw.fake.keys.kid, "typ": "JWT"}, claims, signer)
+        return body
+
+    return rewrite
+
+
+def assert_id_token_refused(cw) -> None:
+    flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO)
+    message, _ = posted_message(flow.response.get_data(as_text=True))
+    assert message["error"] == "invalid_id_token" and message["connection_id"] is None
+    assert flow.response.status_code == 400
+    assert_nothing_written(cw)
+
+
+def test_given_an_untouched_re_signed_id_token_when_the_flow_finishes_then_it_is_accepted(cw):
+    # The control for the tests below: re-signing with the fake's own key changes nothing.
+    rewrite_token_responses(cw.world, cw.fake, resign(cw, {}))
+    flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO)
+    assert posted_message(flow.response.get_data(as_text=True))[0]["status"] == "active"
+
+
+def test_given_an_id_token_with_a_bad_signature_when_the_flow_finishes_then_it_is_refused(cw):
+    stranger = RSAKey.generate_key(2048, parameters={"alg": "RS256"})
+    rewrite_token_responses(cw.world, cw.fake, resign(cw, {}, key=stranger))
+    assert_id_token_refused(cw)
+
+
+def test_given_an_id_token_for_another_audience_when_the_flow_finishes_then_it_is_refused(cw):
+    rewrite_token_responses(cw.world, cw.fake, resign(cw, {"aud": "another-client"}))
+    assert_id_token_refused(cw)
+
+
+def test_given_an_expired_id_token_when_the_flow_finishes_then_it_is_refused(cw):
+    old = now_epoch() - 7200
+    rewrite_token_responses(cw.world, cw.fake, resign(cw, {"iat": old, "exp": old + 3600}))
+    assert_id_token_refused(cw)
+
+
+def test_given_an_id_token_with_another_nonce_when_the_flow_finishes_then_it_is_refused(cw):
+    rewrite_token_responses(cw.world, cw.fake, resign(cw, {"nonce": "nonce-from-another-flow"}))
+    assert_id_token_refused(cw)
+
+
+def test_given_an_id_token_from_another_issuer_when_the_flow_finishes_then_it_is_refused(cw):
+    rewrite_token_responses(cw.world, cw.fake, resign(cw, {"iss": "https://evil.example"}))
+    assert_id_token_refused(cw)
+
+
+def test_given_a_token_response_without_an_id_token_when_the_flow_finishes_then_it_is_refused(cw):
+    rewrite_token_responses(
+        cw.world, cw.fake, lambda body: {k: v for k, v in body.items() if k != "id_token"}
+    )
+    assert_id_token_refused(cw)
+
+
+def test_given_google_rotated_its_signing_key_when_the_next_flow_finishes_then_the_new_key_is_fetched(cw):
+    assert posted_message(
+        run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO).response.get_data(as_text=True)
+    )
+    cw.fake.rotate_signing_key()
+    flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO, account="bob@example.com")
+    assert posted_message(flow.response.get_data(as_text=True))[0]["status"] == "active"
+    assert len(cw.fake.requests_to("jwks")) == 2
+
+
+# -- token endpoint ----------------------------------------------------------------------------
+
+
+def test_given_the_token_endpoint_refuses_the_code_when_the_flow_finishes_then_it_fails_cleanly(cw):
+    cw.fake.fail_next("token", error="invalid_grant")
+    flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO)
+    message, _ = posted_message(flow.response.get_data(as_text=True))
+    assert message["error"] == "token_exchange_failed"
+    assert "invalid_grant" not in flow.response.get_data(as_text=True)
+    assert_nothing_written(cw)
+
+
+def test_given_google_is_down_when_the_code_is_exchanged_then_the_result_is_upstream_error(cw):
+    cw.fake.fail_next("token", status=503)
+    flow = run_flow(cw.world, cw.fake, cw.ocl, mode="redirect", return_to=RETURN_TO)
+    assert flow.response.status_code == 303
+    assert flow.response.headers["Location"] == RETURN_TO + "?error=upstream_error"
+    assert_nothing_written(cw)
