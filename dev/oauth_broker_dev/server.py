@@ -2,7 +2,7 @@
 
     /v1/...          the HTTP API (template routes -> real handlers, authorizer included)
     /fake-google/... a fake Google (consent page, token, JWKS, revocation, Gmail, People)
-    /dev-idp/...     the development identity provider's JWKS
+    /dev-idp/...     the development identity provider's JWKS, and POST /dev-idp/token for the demo
     /demo/           the demo frontend and connect.js
     /docs            Swagger UI over /v1/openapi.json
 
@@ -64,6 +64,7 @@ class LocalBroker:
         self.api: LocalHttpApi | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.event_bridge: Any = None  # LocalEventBridge: published events -> the webhook function
 
     # -- setup -----------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -104,14 +105,18 @@ class LocalBroker:
 
     def _configure_services(self) -> None:
         from oauth_broker import config, services
-
+        from oauth_broker.events.webhooks import LocalEventBridge
         from oauth_broker_dev import lambda_runtime
 
         config.load_config.cache_clear()
+        # The bus -> webhook rule, locally: each published event reaches the webhook function
+        # in a background thread, as EventBridge invokes it asynchronously in AWS.
+        self.event_bridge = LocalEventBridge(lambda event: lambda_runtime.invoke("webhook", event))
         services.configure(
             services.Services(
                 config.load_config(),
                 invoke_refresh=lambda payload: lambda_runtime.invoke("refresh", payload),
+                event_listeners=[self.event_bridge],
             )
         )
 
@@ -132,6 +137,8 @@ class LocalBroker:
         resp: Response
         if req.path == "/dev-idp/jwks.json":
             resp = Response(json.dumps(devidp.jwks()), content_type="application/json")
+        elif req.path == "/dev-idp/token":
+            resp = self._dev_token(req)
         elif req.path == "/docs":
             resp = Response(SWAGGER_PAGE, content_type="text/html")
         elif req.path in ("/", "/demo"):
@@ -142,6 +149,43 @@ class LocalBroker:
             assert self.api is not None
             return self.api(environ, start_response)
         return resp(environ, start_response)
+
+    def _dev_token(self, req: Request) -> Response:
+        """POST {tenant, user, admin} -> {token}: the demo page's sign-in (local runtime only).
+
+        JSON only, same-origin only and on a loopback Host only, so another site open in the
+        browser cannot mint tokens (a cross-origin JSON POST needs a CORS preflight, which this
+        never grants; a DNS-rebound name is not a loopback Host)."""
+
+        def problem(status: int, detail: str) -> Response:
+            body = {"type": "about:blank", "title": "Bad request", "status": status, "detail": detail}
+            body["code"] = "validation_error" if status == 422 else "bad_request"
+            return Response(json.dumps(body), status=status, content_type="application/problem+json")
+
+        if req.method != "POST":
+            return Response(status=405, headers={"Allow": "POST"})
+        host = req.host.rsplit(":", 1)[0] if not req.host.endswith("]") else req.host
+        origin = req.headers.get("Origin")
+        if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") or (
+            origin is not None and origin != f"{req.scheme}://{req.host}"
+        ):
+            return problem(400, "dev tokens are only issued to pages served by this broker")
+        if req.mimetype != "application/json":
+            return problem(400, "send a JSON body: {tenant, user, admin}")
+        data = req.get_json(silent=True)
+        tenant = data.get("tenant") if isinstance(data, dict) else None
+        user = data.get("user") if isinstance(data, dict) else None
+        admin = data.get("admin", False) if isinstance(data, dict) else None
+        if not all(isinstance(v, str) and 0 < len(v) <= 128 for v in (tenant, user)) or not isinstance(
+            admin, bool
+        ):
+            return problem(422, "tenant and user must be 1-128 character strings, admin a boolean")
+        token = devidp.mint(str(tenant), str(user), admin=admin)
+        return Response(
+            json.dumps({"token": token}),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
 
     @staticmethod
     def _static(name: str) -> Response:

@@ -8,10 +8,28 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oauth_broker.http.resolver import build_resolver
 from oauth_broker.observability import logger, metrics
-from oauth_broker.routes import api_keys, settings, system
+from oauth_broker.routes import (
+    api_keys,
+    connect_sessions,
+    connection_lifecycle,
+    connections,
+    oauth_clients,
+    providers,
+    settings,
+    system,
+)
 
 app = build_resolver()
-for module in (system, settings, api_keys):
+for module in (
+    system,
+    settings,
+    api_keys,
+    providers,
+    oauth_clients,
+    connect_sessions,
+    connections,
+    connection_lifecycle,
+):
     app.include_router(module.router)
 
 

@@ -75,5 +75,48 @@ class ResponseTooLarge(BrokerError):
     status, code, title = 502, "response_too_large", "Upstream response too large"
 
 
+# -- the proxy, Gmail and Contacts ---------------------------------------------------------------
+
+
+class InvalidPath(BadRequest):
+    """A proxy path that could leave the provider's API (dot segments, encoded slashes, other hosts)."""
+
+    code, title = "invalid_path", "Invalid proxy path"
+
+
+class UnknownMethod(BadRequest):
+    """A proxy path and HTTP method that match no method of the provider's scope table."""
+
+    code, title = "unknown_method", "Unknown API method"
+
+
+class ProxyNotSupported(BadRequest):
+    code, title = "proxy_not_supported", "The provider has no API to proxy to"
+
+
+class ProviderMismatch(BadRequest):
+    """A typed route (Gmail, Contacts) called on a connection of another provider."""
+
+    code, title = "provider_mismatch", "Wrong provider for this route"
+
+
+class PayloadTooLarge(BrokerError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class UpstreamTimeout(BrokerError):
+    status, code, title = 504, "upstream_timeout", "Upstream timeout"
+
+
+class TokenExposureDisabled(Forbidden):
+    code, title = "token_exposure_disabled", "Access token exposure is disabled"
+
+
+class IdempotencyKeyReused(BrokerError):
+    """The same Idempotency-Key was sent with a different request body."""
+
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
+
+
 class ConfigurationError(Exception):
     """The function's environment is missing or malformed: fails the cold start."""

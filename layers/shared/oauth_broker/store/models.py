@@ -80,6 +80,13 @@ class ConnectionRecord(Item):
     enc_refresh_token: str | None = None
     token_type: str | None = None
     refresh_failures: int = 0
+    # The last failed refresh's error code (`http_503`, `timeout`, `invalid_client`, ...): a
+    # code, never a provider's message or a token. Cleared by the next successful refresh.
+    last_refresh_error: str | None = None
+    # Set while an admin has the provider disabled (status `revoked`, reason `provider_disabled`):
+    # what re-enabling the provider restores.
+    status_before_disable: ConnectionStatus | None = None
+    status_reason_before_disable: str | None = None
 
 
 class OAuthClientRecord(Item):

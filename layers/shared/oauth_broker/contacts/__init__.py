@@ -1,0 +1,1 @@
+"""Contacts: the People API connections of a connected Google account (`GET .../contacts`)."""

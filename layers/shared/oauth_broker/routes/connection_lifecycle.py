@@ -1,0 +1,106 @@
+"""DELETE /v1/connections/{id} (revoke the grant at the provider, then delete) and
+POST /v1/connections/{id}/refresh (force a refresh now). Owner or tenant admin; others get 404.
+
+The api function never decrypts: both delegate to the refresh function (`tokens.invocation`).
+A disconnect answers 204 when the provider revoked the grant (or it was already dead, or there
+was no token to revoke); when the provider could not be told, the connection is deleted all the
+same and the answer is 200 with `{"revoked": false, ...}` so that the caller can tell its user
+to remove the app in their account settings (a `connection.revocation_failed` event says so too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, Field
+
+from oauth_broker.errors import NotFound
+from oauth_broker.http.resolver import current_principal, new_router
+from oauth_broker.routes.connections import ConnectionOut
+from oauth_broker.services import get_services
+from oauth_broker.tokens.invocation import RefreshFunctionClient, disconnect
+
+router = new_router()
+
+# The api function's own timeout is 29 s: leave room to answer after the refresh function.
+_MARGIN_MS = 3000
+_MAX_BUDGET_MS = 25_000
+_MIN_BUDGET_MS = 1000
+
+
+class ConnectionDeleted(BaseModel):
+    """The answer to a DELETE whose revocation at the provider failed (the connection is deleted)."""
+
+    id: str
+    deleted: bool = Field(description="always true: the connection is gone from the broker")
+    revoked: bool = Field(description="false: the provider may still honour the grant")
+    revocation: str = Field(description="failed or not_supported")
+    error: str | None = Field(description="a stable code for why the revocation failed")
+    detail: str
+
+
+def _budget_ms() -> int | None:
+    """How long the refresh function may take, from this invocation's remaining time."""
+    try:
+        remaining = int(router.lambda_context.get_remaining_time_in_millis())
+    except Exception:  # no Lambda context (tests building events by hand)
+        return None
+    return max(_MIN_BUDGET_MS, min(_MAX_BUDGET_MS, remaining - _MARGIN_MS))
+
+
+@router.delete(
+    "/v1/connections/<connection_id>",
+    summary="Disconnect: revoke the grant at the provider, then delete the connection",
+    tags=["connections"],
+    responses={
+        204: {
+            "description": "revoked at the provider (or nothing left to revoke) and deleted",
+            "content": {},
+        },
+        200: {
+            "description": "deleted, but the provider could not be told to revoke the grant",
+            "content": {"application/json": {"model": ConnectionDeleted}},
+        },
+    },
+)
+def delete_connection(connection_id: str) -> Response[Any]:
+    principal = current_principal(router)
+    services = get_services()
+    conn = services.connections.get_visible(principal, connection_id)
+    report = disconnect(services, conn, budget_ms=_budget_ms())
+    if report.revoked:
+        return Response(status_code=204)
+    body = ConnectionDeleted(
+        id=conn.id,
+        deleted=report.deleted,
+        revoked=False,
+        revocation=report.outcome,
+        error=report.error,
+        detail=(
+            "the connection is deleted, but the provider could not be told to revoke its grant; "
+            "the account owner can remove the app in their account's security settings"
+        ),
+    )
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=body.model_dump_json(),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post(
+    "/v1/connections/<connection_id>/refresh",
+    summary="Refresh the connection's access token now",
+    tags=["connections"],
+)
+def refresh_connection(connection_id: str) -> ConnectionOut:
+    principal = current_principal(router)
+    services = get_services()
+    conn = services.connections.get_visible(principal, connection_id)
+    RefreshFunctionClient(services).refresh(conn.tenant, conn.id, budget_ms=_budget_ms())
+    latest = services.connections.get(conn.id)
+    if latest is None:
+        raise NotFound(f"connection {connection_id} not found")
+    return ConnectionOut.of(latest)

@@ -1,0 +1,212 @@
+"""Disconnecting: revoke the grant at the provider (RFC 7009), then delete the connection.
+
+Runs in the refresh function (it holds the decrypt rights; the api function has none):
+
+1. the refresh lease is taken (waiting briefly for a refresh in flight), so no refresh starts
+   while we disconnect;
+2. the connection is marked `revoked` (reason `deleted`) with a compare-and-set: from here on
+   no function hands out its tokens, and a refresh that was in flight anyway finds it revoked
+   and revokes whatever it obtained (see `TokenRefresher`);
+3. the refresh token (else the access token) is revoked at the provider with
+   `token_type_hint`, retried with backoff on transient failures within the deadline;
+4. the connection and its lease are deleted whatever the provider said.
+
+Events: `connection.revoked` (the status change), `connection.revocation_failed` when the
+provider could not be told, then `connection.deleted`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from oauth_broker.crypto.envelope import CryptoError, EncryptionContext
+from oauth_broker.errors import NotFound
+from oauth_broker.observability import logger
+from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
+from oauth_broker.store.table import ConditionFailed
+from oauth_broker.timeutil import rfc3339
+from oauth_broker.tokens.clock import SYSTEM_CLOCK, Clock
+from oauth_broker.tokens.endpoint import TokenEndpointError
+from oauth_broker.tokens.lease import new_holder_id
+from oauth_broker.tokens.refresher import TokenRefresher, token_refresher
+
+if TYPE_CHECKING:
+    from oauth_broker.services import Services
+
+Outcome = Literal["revoked", "already_invalid", "no_token", "not_supported", "failed"]
+REVOKED_OUTCOMES = frozenset({"revoked", "already_invalid", "no_token"})
+MAX_ATTEMPTS = 4
+ATTEMPT_TIMEOUT_SECONDS = 5.0
+LEASE_WAIT_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class RevocationReport:
+    """What a disconnect did. `revoked`: the provider no longer honours the grant's tokens (or
+    there were none); `outcome` says how; `error` is a code when the provider was not told."""
+
+    connection_id: str
+    deleted: bool
+    revoked: bool
+    outcome: Outcome
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RevocationReport:
+        outcome: Outcome = "failed"
+        for known in ("revoked", "already_invalid", "no_token", "not_supported"):
+            if data.get("outcome") == known:
+                outcome = known
+        return cls(
+            connection_id=str(data.get("connection_id", "")),
+            deleted=bool(data.get("deleted")),
+            revoked=bool(data.get("revoked")),
+            outcome=outcome,
+            error=str(data["error"]) if data.get("error") else None,
+        )
+
+
+class ConnectionRevoker:
+    def __init__(
+        self,
+        services: Services,
+        refresher: TokenRefresher | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        max_attempts: int = MAX_ATTEMPTS,
+    ):
+        self.services = services
+        self.refresher = refresher or token_refresher(services)
+        self.clock = clock
+        self.max_attempts = max(1, max_attempts)
+
+    def revoke_and_delete(self, tenant: str, connection_id: str, *, deadline: float) -> RevocationReport:
+        connections = self.refresher.connections
+        leases = self.refresher.leases
+        rec = connections.get(connection_id)
+        if rec is None or rec.tenant != tenant:
+            raise NotFound(f"connection {connection_id} not found")
+        holder = new_holder_id()
+        self._take_lease(connection_id, holder, deadline)
+        try:
+            marked = self._mark_revoked(rec)
+            self.refresher.forget(connection_id)
+            self.services.publisher.publish("revoked", marked, reason="deleted")
+            outcome, error = self._revoke_at_provider(marked, deadline)
+            connections.delete(connection_id)
+        finally:
+            try:
+                leases.delete(connection_id)
+            except Exception as exc:  # it expires on its own; the ttl removes the item
+                logger.warning("lease not deleted", extra={"error_type": type(exc).__name__})
+        report = RevocationReport(
+            connection_id=connection_id,
+            deleted=True,
+            revoked=outcome in REVOKED_OUTCOMES,
+            outcome=outcome,
+            error=error,
+        )
+        if not report.revoked:
+            logger.warning(
+                "grant not revoked at the provider",
+                extra={"connection_id": connection_id, "tenant": tenant, "outcome": outcome, "error": error},
+            )
+            self.services.publisher.publish(
+                "revocation_failed", marked, outcome=outcome, error=error or outcome
+            )
+        self.services.publisher.publish("deleted", marked, provider_revocation=outcome)
+        return report
+
+    # -- steps -------------------------------------------------------------------------------------
+    def _take_lease(self, connection_id: str, holder: str, deadline: float) -> bool:
+        """Waits (a lease period at most) for a refresh in flight to finish; goes on regardless."""
+        leases = self.refresher.leases
+        give_up = min(deadline - 1.0, self.clock.monotonic() + self.refresher.lease_seconds + 1.0)
+        while True:
+            if leases.acquire(connection_id, holder, self.refresher.lease_seconds * 3) is not None:
+                return True
+            if self.clock.monotonic() + LEASE_WAIT_POLL_SECONDS > give_up:
+                return False
+            self.clock.sleep(LEASE_WAIT_POLL_SECONDS)
+
+    def _mark_revoked(self, rec: ConnectionRecord) -> ConnectionRecord:
+        connections = self.refresher.connections
+        base = rec
+        for _ in range(5):
+            update = {
+                "status": ConnectionStatus.REVOKED,
+                "status_reason": "deleted",
+                "updated_at": rfc3339(self.clock.time()),
+            }
+            try:
+                return connections.save(base.model_copy(update=update), expected_version=base.version)
+            except ConditionFailed:
+                latest = connections.get(rec.id)
+                if latest is None:
+                    raise NotFound(f"connection {rec.id} not found") from None
+                base = latest
+        # Five lost races in a row: the delete below still removes it; report from what we read.
+        return base.model_copy(update={"status": ConnectionStatus.REVOKED, "status_reason": "deleted"})
+
+    def _revoke_at_provider(self, rec: ConnectionRecord, deadline: float) -> tuple[Outcome, str | None]:
+        if rec.enc_refresh_token:
+            blob, hint = rec.enc_refresh_token, "refresh_token"
+        elif rec.enc_access_token and (rec.expires_at or 0) > self.clock.time():
+            blob, hint = rec.enc_access_token, "access_token"
+        else:
+            return "no_token", None
+        try:
+            provider = self.refresher.provider_of(rec)
+        except TokenEndpointError as err:
+            return "failed", err.code
+        if not provider.auth.revocation_url:
+            return "not_supported", "provider_has_no_revocation_endpoint"
+        try:
+            token = self.services.envelope.decrypt(blob, EncryptionContext(rec.tenant, rec.id, hint)).decode()
+            credentials = self.refresher.client_credentials(rec.tenant, rec.oauth_client_id)
+        except TokenEndpointError as err:
+            return "failed", err.code
+        except CryptoError:
+            return "failed", "undecryptable_token"
+
+        endpoint = self.refresher.endpoint
+        attempts = 0
+        reloaded = False
+        error = "deadline_exceeded"
+        while attempts < self.max_attempts:
+            remaining = deadline - self.clock.monotonic()
+            if remaining < 0.25:
+                break
+            attempts += 1
+            try:
+                result = endpoint.revoke(
+                    provider,
+                    credentials,
+                    token,
+                    token_type_hint="refresh_token" if hint == "refresh_token" else "access_token",
+                    timeout=min(ATTEMPT_TIMEOUT_SECONDS, remaining),
+                )
+                return result, None
+            except TokenEndpointError as err:
+                error = err.code
+                if err.kind == "invalid_client" and not reloaded:
+                    reloaded = True
+                    try:
+                        credentials = self.refresher.client_credentials(
+                            rec.tenant, rec.oauth_client_id, reload=True
+                        )
+                    except TokenEndpointError as load_err:
+                        return "failed", load_err.code
+                    attempts -= 1
+                    continue
+                if err.kind != "transient" or attempts >= self.max_attempts:
+                    break
+                pause = self.refresher.retry_delay(attempts, err.retry_after)
+                if self.clock.monotonic() + pause + 0.25 > deadline:
+                    break
+                self.clock.sleep(pause)
+        return "failed", error
