@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from brokertest.google import build_google_world
 from brokertest.world import Aws, World, build_world
-from oauth_broker_dev.fake_google import FakeGoogle
-from moto import mock_aws
 from oauth_broker.services import configure
 from oauth_broker_dev.aws_local import bootstrap
+from oauth_broker_dev.fake_google import FakeGoogle
 
 
 @pytest.fixture(autouse=True)

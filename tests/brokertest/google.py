@@ -9,14 +9,13 @@ from typing import Any
 
 import httpx
 
+from brokertest.world import Aws, World, build_world
 from oauth_broker.crypto.envelope import EncryptionContext
 from oauth_broker.ids import hint, new_id
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus, OAuthClientRecord
 from oauth_broker.timeutil import now_epoch, rfc3339
 from oauth_broker_dev.fake_google import FakeGoogle, FakeGoogleConfig
 from oauth_broker_dev.fake_google.local import providers_override
-
-from brokertest.world import Aws, World, build_world
 
 GOOGLE_BASE = "https://fake-google.test"
 CLIENT_ID = "test-client.apps.googleusercontent.com"
@@ -38,7 +37,9 @@ def build_google_world(aws: Aws, tmp_path: Path, **fake_config: Any) -> tuple[Wo
     return world, fake
 
 
-def seed_oauth_client(world: World, *, tenant: str = "acme", provider: str = "google-mail") -> OAuthClientRecord:
+def seed_oauth_client(
+    world: World, *, tenant: str = "acme", provider: str = "google-mail"
+) -> OAuthClientRecord:
     """An OAuth client as `POST /v1/oauth-clients` stores it (secret encrypted)."""
     services = world.services
     client_id = new_id("ocl")

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from werkzeug.test import Client, TestResponse
+
+from brokertest.transport import RoutingTransport
 from oauth_broker.config import BrokerConfig
 from oauth_broker.services import Services, configure
 from oauth_broker_dev import devidp, lambda_runtime
 from oauth_broker_dev.aws_local import LocalResources
 from oauth_broker_dev.gateway import LocalHttpApi
-from werkzeug.test import Client, TestResponse
-
-from brokertest.transport import RoutingTransport
 
 BROKER_BASE = "https://broker.test"
 IDP_BASE = "https://idp.test"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from oauth_broker_dev.aws_local import free_port
 
 REPO = Path(__file__).resolve().parents[2]

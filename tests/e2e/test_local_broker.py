@@ -1,5 +1,6 @@
 import httpx
 import pytest
+
 from oauth_broker_dev import devidp
 
 pytestmark = pytest.mark.e2e

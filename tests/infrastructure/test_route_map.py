@@ -47,7 +47,9 @@ def resolver_routes(function: str) -> set[str]:
 
 
 @pytest.mark.parametrize("function", sorted(template_routes()))
-def test_given_a_function_when_its_routes_are_compared_then_template_and_resolver_agree(function, monkeypatch):
+def test_given_a_function_when_its_routes_are_compared_then_template_and_resolver_agree(
+    function, monkeypatch
+):
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
     assert resolver_routes(function) == template_routes()[function]

@@ -1,5 +1,4 @@
 from brokertest.google import seed_connection
-
 from oauth_broker.crypto.envelope import EncryptionContext
 
 

@@ -1,6 +1,7 @@
 import threading
 
 import pytest
+
 from oauth_broker.errors import Conflict
 from oauth_broker.store.connections import ConnectionStore
 from oauth_broker.store.models import ConnectionRecord

@@ -1,4 +1,5 @@
 import pytest
+
 from oauth_broker.config import BrokerConfig
 from oauth_broker.errors import ConfigurationError
 

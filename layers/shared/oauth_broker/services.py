@@ -166,7 +166,9 @@ class Services:
         """Built-in providers merged with BROKER_PROVIDERS_FILE (parsed once per process)."""
         from oauth_broker.providers.catalog import ProviderCatalog
 
-        return ProviderCatalog.load(self.config.providers_file, allow_loopback=self.config.allow_loopback_urls)
+        return ProviderCatalog.load(
+            self.config.providers_file, allow_loopback=self.config.allow_loopback_urls
+        )
 
     # -- identity ------------------------------------------------------------------------------
     @cached_property

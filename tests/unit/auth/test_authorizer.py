@@ -3,6 +3,7 @@ import time
 import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey
+
 from oauth_broker.auth.authorizer import RequestAuthorizer
 from oauth_broker.auth.jwks import JwksCache
 from oauth_broker.auth.jwt import JwtVerifier

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+
 from oauth_broker.auth.jwks import JwksCache
 from oauth_broker.auth.jwt import InvalidToken, JwtVerifier
 

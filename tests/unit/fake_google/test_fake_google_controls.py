@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+
 from oauth_broker_dev.fake_google import FakeGoogle
 from oauth_broker_dev.fake_google.scopes import GMAIL_READONLY
 from oauth_broker_dev.fake_google.testing import OAuthFlow

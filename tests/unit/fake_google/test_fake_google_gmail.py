@@ -9,6 +9,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import httpx
+
 from oauth_broker_dev.fake_google import FakeGoogle
 from oauth_broker_dev.fake_google.scopes import GMAIL_METADATA, GMAIL_MODIFY, GMAIL_READONLY, GMAIL_SEND, MAIL
 

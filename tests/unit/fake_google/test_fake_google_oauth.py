@@ -9,6 +9,9 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
 from oauth_broker_dev.fake_google import FakeGoogle, FakeGoogleConfig, create_app
 from oauth_broker_dev.fake_google.scopes import (
     CONTACTS_READONLY,
@@ -19,8 +22,6 @@ from oauth_broker_dev.fake_google.scopes import (
 )
 from oauth_broker_dev.fake_google.signing import SigningKeys
 from oauth_broker_dev.fake_google.testing import OAuthFlow, query_of
-from werkzeug.exceptions import NotFound
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+
 from oauth_broker_dev.fake_google.scopes import CONTACTS_READONLY, GMAIL_READONLY, USERINFO_PROFILE
 
 ALICE = "alice@example.com"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from oauth_broker_dev.fake_google import FakeGoogle, FakeGoogleServer
 from oauth_broker_dev.fake_google.scopes import GMAIL_MODIFY, GMAIL_READONLY
 

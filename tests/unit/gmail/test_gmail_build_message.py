@@ -9,6 +9,7 @@ from email.message import EmailMessage, Message
 from typing import Any
 
 import pytest
+
 from oauth_broker.gmail.mime import build_message, build_send_body, encode_raw
 from oauth_broker.gmail.models import SendMessageRequest
 

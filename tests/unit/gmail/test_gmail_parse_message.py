@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import pytest
+
 from oauth_broker.gmail.mime import build_message, encode_raw, parse_gmail_message, parse_raw
 from oauth_broker.gmail.models import MessageDetail, MessageList, SendMessageRequest, SendResult
 

@@ -6,12 +6,13 @@ import base64
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from oauth_broker.gmail.models import (
     DEFAULT_MAX_MESSAGE_BYTES,
     MAX_MESSAGE_BYTES_CONTEXT_KEY,
     SendMessageRequest,
 )
-from pydantic import ValidationError
 
 
 def body(**overrides: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 import pytest
+
 from oauth_broker.errors import Forbidden, Unauthorized, ValidationFailed
 from oauth_broker.http.principal import principal_from_event
 

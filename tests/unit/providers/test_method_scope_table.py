@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from oauth_broker.providers.catalog import ProviderCatalog
 from oauth_broker.providers.scopes import MethodScopeTable
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from oauth_broker.providers.catalog import (
     CatalogIssue,
     FieldIssue,

@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from oauth_broker.providers.scopes import GOOGLE_METHODS_PATH
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "gen_scope_table.py"

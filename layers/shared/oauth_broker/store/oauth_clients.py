@@ -36,7 +36,9 @@ class OAuthClientStore:
     def save(self, rec: OAuthClientRecord, *, expected_version: int) -> OAuthClientRecord:
         new = rec.model_copy(update={"version": expected_version + 1})
         pk, sk = self.key(rec.tenant, rec.id)
-        self.table.put({"pk": pk, "sk": sk, **new.to_item()}, condition="version = :v", values={":v": expected_version})
+        self.table.put(
+            {"pk": pk, "sk": sk, **new.to_item()}, condition="version = :v", values={":v": expected_version}
+        )
         return new
 
     def delete(self, tenant: str, client_id: str) -> None:
