@@ -95,8 +95,8 @@ def in_process_world() -> Iterator[tuple[Any, Any]]:
     import boto3
     from moto import mock_aws
 
+    from brokertest.aws_calls import atomic_calls
     from brokertest.google import build_google_world
-    from brokertest.tokens import SerializedDynamoDB
     from brokertest.world import Aws
     from oauth_broker.services import configure
     from oauth_broker_dev.aws_local import bootstrap
@@ -104,14 +104,15 @@ def in_process_world() -> Iterator[tuple[Any, Any]]:
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:
         dynamodb, kms, events = boto3.client("dynamodb"), boto3.client("kms"), boto3.client("events")
         resources = bootstrap(dynamodb, kms, events, table_name="bench", bus_name="bench")
+        aws = Aws(dynamodb, kms, events, resources)
         # moto checks a condition and writes in two steps: serialise its requests so that racing
-        # threads see DynamoDB's per-request atomicity (see brokertest.tokens.SerializedDynamoDB)
-        aws = Aws(SerializedDynamoDB(dynamodb), kms, events, resources)
-        world, fake = build_google_world(aws, Path(tmp))
-        try:
-            yield world, fake
-        finally:
-            configure(None)
+        # threads see DynamoDB's per-request atomicity (see brokertest.aws_calls)
+        with atomic_calls(dynamodb):
+            world, fake = build_google_world(aws, Path(tmp))
+            try:
+                yield world, fake
+            finally:
+                configure(None)
 
 
 def seed(world: Any, fake: Any, *, expires_in: int, count: int = 1, owner: str = "u") -> list[Any]:

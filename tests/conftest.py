@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from brokertest.aws_calls import atomic_calls
 from brokertest.google import build_google_world
 from brokertest.world import Aws, World, build_world
 from oauth_broker.services import configure
@@ -34,7 +35,10 @@ def aws() -> Iterator[Aws]:
     with mock_aws():
         dynamodb, kms, events = boto3.client("dynamodb"), boto3.client("kms"), boto3.client("events")
         resources = bootstrap(dynamodb, kms, events, table_name="broker-test", bus_name="broker-test")
-        yield Aws(dynamodb=dynamodb, kms=kms, events=events, resources=resources)
+        # DynamoDB applies a conditional write atomically; moto does it in two Python steps. Every
+        # test gets DynamoDB's semantics back, so concurrency tests race for real conditions only.
+        with atomic_calls(dynamodb):
+            yield Aws(dynamodb=dynamodb, kms=kms, events=events, resources=resources)
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 `atomic_calls(client)` makes a moto-backed client run one call at a time: moto's in-process
 DynamoDB evaluates a condition and writes the item in two Python steps, so concurrent conditional
-writes from threads could both pass, which real DynamoDB never allows. Tests of concurrency limits
-use it to get DynamoDB's per-item atomicity back. (Call counting: `brokertest.tokens.AwsCallCounter`.)
+writes from threads could both pass, which real DynamoDB never allows. The `aws` fixture (tests/
+conftest.py) holds it open for every test, so all concurrency tests see DynamoDB's atomicity.
+(Call counting: `brokertest.tokens.AwsCallCounter`.)
 """
 
 from __future__ import annotations

@@ -138,34 +138,3 @@ class TokenRecorder(httpx.BaseTransport):
                         if isinstance(body.get(name), str):
                             self.tokens.add(body[name])
         return response
-
-
-class SerializedDynamoDB:
-    """A moto DynamoDB client whose requests run one at a time.
-
-    Real DynamoDB evaluates a condition and applies the write atomically; moto does it in two
-    Python steps, so two threads can both pass `attribute_not_exists(pk) OR lease_until < :now`
-    (seen with 5 threads racing for a lease). Each request here holds one lock for its whole
-    duration, which restores per-request atomicity and nothing more: concurrency between
-    requests, and every condition, is still decided by moto. Attributes other than API calls
-    (`meta`, `exceptions`) are the wrapped client's own.
-    """
-
-    def __init__(self, client: Any):
-        self._client = client
-        self._lock = threading.RLock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if (
-            not callable(attr)
-            or name.startswith("_")
-            or name in {"get_paginator", "get_waiter", "can_paginate"}
-        ):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return call

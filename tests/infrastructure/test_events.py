@@ -136,4 +136,18 @@ def test_given_the_saved_webhook_event_when_matched_against_the_webhook_rule_the
 
     assert event["source"] in rule["Pattern"]["source"]
     assert event["detail-type"] == "connection.created"
-    assert {"tenant": "acme", "connection_id": "con_x", "status": "active"}.items() <= event["detail"].items()
+    assert event["detail"]["type"] == event["detail-type"]
+    assert {"connection_id": "con_x", "tenant": "acme", "status": "active"}.items() <= event["detail"][
+        "connection"
+    ].items()
+
+
+def test_given_the_saved_webhook_event_when_compared_with_the_publisher_then_it_has_the_published_shape() -> (
+    None
+):
+    from oauth_broker.events.publisher import DETAIL_FIELDS
+
+    detail = load("webhook.json")["detail"]
+    assert set(detail) >= {"event_id", "type", "occurred_at", "tenant", "connection"}
+    expected = {"connection_id" if f == "id" else f for f in DETAIL_FIELDS}
+    assert set(detail["connection"]) == expected

@@ -25,13 +25,21 @@ def aws_client(service: str) -> Any:
 
 
 def http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """One pooled client per container; per-request timeouts are set by the caller."""
+    """One pooled client per container; per-request timeouts are set by the caller.
+
+    It keeps no cookies: the client is shared by every user's requests, so a `Set-Cookie` from a
+    provider in answer to one user's call must never ride along on the next user's call.
+    """
+    from http.cookiejar import DefaultCookiePolicy
+
     import httpx
 
-    return httpx.Client(
+    client = httpx.Client(
         transport=transport,
         timeout=httpx.Timeout(10.0, connect=_CONNECT_TIMEOUT),
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         follow_redirects=False,
         headers={"User-Agent": "oauth-broker/0.1"},
     )
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return client

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from brokertest.aws_calls import atomic_calls
 from brokertest.proxy import ALICE, problem
 
 PROFILE = "gmail/v1/users/me/profile"
@@ -20,7 +19,7 @@ def burst(pw, calls: list[str]) -> list:
         barrier.wait()
         return pw.proxy(con_id, PROFILE)
 
-    with atomic_calls(pw.services.dynamodb), ThreadPoolExecutor(max_workers=len(calls)) as pool:
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(one, calls))
 
 

@@ -3,7 +3,6 @@ transport in front of the fake's token and revocation endpoints."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from brokertest.google import GOOGLE_BASE, build_google_world, seed_connection, seed_oauth_client
-from brokertest.tokens import SerializedDynamoDB, TokenEndpointFaults
+from brokertest.tokens import TokenEndpointFaults
 from brokertest.world import World
 from oauth_broker.crypto.envelope import EncryptionContext
 from oauth_broker.services import configure
@@ -63,8 +62,6 @@ class TokenWorld:
 
 
 def _token_world(aws: Any, tmp_path: Any, **fake_config: Any) -> TokenWorld:
-    # threads race for leases here: make moto's conditional writes atomic, as DynamoDB's are
-    aws = dataclasses.replace(aws, dynamodb=SerializedDynamoDB(aws.dynamodb))
     world, fake = build_google_world(aws, tmp_path, **fake_config)
     faults = TokenEndpointFaults(world.transport.routes[GOOGLE_BASE])
     world.transport.mount(GOOGLE_BASE, faults)
