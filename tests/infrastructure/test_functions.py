@@ -25,7 +25,7 @@ LIMITS = {  # function -> (timeout seconds, memory MB)
     "CallbackFunction": (29, 512),
     "ApiFunction": (29, 512),
     "ProxyFunction": (29, 512),
-    "RefreshFunction": (300, 512),
+    "RefreshFunction": (300, 1769),
     "WebhookFunction": (29, 512),
 }
 

@@ -20,7 +20,13 @@ def aws_client(service: str) -> Any:
     make: Any = boto3.client
     return make(
         service,
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10),
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=2,
+            read_timeout=10,
+            # the sweep refreshes with a thread pool: one pooled connection per worker
+            max_pool_connections=32,
+        ),
     )
 
 
