@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oauth_broker.http.resolver import build_resolver
+from oauth_broker.http.function import HttpFunction
 from oauth_broker.observability import logger, metrics
 from oauth_broker.routes import (
     api_keys,
@@ -19,21 +19,20 @@ from oauth_broker.routes import (
     system,
 )
 
-app = build_resolver()
-for module in (
-    system,
-    settings,
-    api_keys,
-    providers,
-    oauth_clients,
-    connect_sessions,
-    connections,
-    connection_lifecycle,
-):
-    app.include_router(module.router)
+function = HttpFunction(
+    system.router,
+    settings.router,
+    api_keys.router,
+    providers.router,
+    oauth_clients.router,
+    connect_sessions.router,
+    connections.router,
+    connection_lifecycle.router,
+)
+app = function.app
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return function.resolve(event, context)

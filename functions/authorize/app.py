@@ -8,15 +8,15 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oauth_broker.http.resolver import build_resolver
+from oauth_broker.http.function import HttpFunction
 from oauth_broker.observability import logger, metrics
 from oauth_broker.routes import oauth_flow
 
-app = build_resolver()
-app.include_router(oauth_flow.authorize_router)
+function = HttpFunction(oauth_flow.authorize_router)
+app = function.app
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return function.resolve(event, context)

@@ -284,3 +284,41 @@ def test_given_a_non_google_provider_when_reauthorization_replaces_the_refresh_t
         assert fake.token_info(new)["active"] is True
     finally:
         configure(None)
+
+
+def test_given_a_provider_whose_revocation_revokes_the_grant_when_re_authorized_then_the_old_token_is_kept(
+    aws, tmp_path
+):
+    # the catalog's auth.revocation_revokes_grant decides, not the provider's key or issuer
+    from brokertest.connect import allow_return_origins
+    from brokertest.google import build_google_world
+    from oauth_broker.crypto.envelope import EncryptionContext
+    from oauth_broker.services import configure
+
+    world, fake = build_google_world(aws, tmp_path)  # Google's semantics: the whole grant goes
+    try:
+        allow_return_origins(world)
+        token = world.token("acme", "root", admin=True)
+        body = custom_oidc(revocation_revokes_grant=True)
+        assert world.request("POST", "/v1/providers", token=token, json_body=body).status_code == 201
+        client = create_oauth_client(world, provider="acme-idp")
+        first = posted_message(
+            run_flow(world, fake, client["id"], provider="acme-idp", return_to=RETURN_TO).response.get_data(
+                as_text=True
+            )
+        )[0]
+        con_id = first["connection_id"]
+
+        def refresh_token() -> str:
+            rec = world.services.connections.get(con_id)
+            ctx = EncryptionContext("acme", con_id, "refresh_token")
+            return world.services.envelope.decrypt(rec.enc_refresh_token, ctx).decode()
+
+        old = refresh_token()
+        run_flow(world, fake, client["id"], provider="acme-idp", connection_id=con_id, prompt="consent")
+        new = refresh_token()
+        assert new != old
+        assert fake.revocations == []
+        assert fake.token_info(new)["active"] is True
+    finally:
+        configure(None)

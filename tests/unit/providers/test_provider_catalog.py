@@ -85,6 +85,23 @@ def test_given_google_mail_when_loaded_then_it_inherits_the_google_endpoints(
     assert auth.token_endpoint_auth_method == "client_secret_post"
 
 
+@pytest.mark.parametrize("key", ["google", "google-mail", "google-contacts"])
+def test_given_google_when_loaded_then_revoking_a_token_revokes_the_whole_grant(
+    catalog: ProviderCatalog, key: str
+) -> None:
+    assert catalog.get(key).auth.revocation_revokes_grant is True
+
+
+def test_given_an_override_of_googles_endpoints_when_loading_then_the_grant_wide_revocation_is_kept(
+    tmp_path: Path,
+) -> None:
+    # the fake Google's override: another issuer, nothing said about revocation semantics
+    text = "providers:\n  google:\n    auth:\n      issuer: https://fake-google.test\n"
+    catalog = ProviderCatalog.load(write(tmp_path, "p.yaml", text))
+    assert catalog.get("google-mail").auth.issuer == "https://fake-google.test"
+    assert catalog.get("google-mail").auth.revocation_revokes_grant is True
+
+
 def test_given_google_contacts_when_loaded_then_it_asks_for_offline_access_and_granted_scopes(
     catalog: ProviderCatalog,
 ) -> None:
@@ -579,6 +596,33 @@ def test_given_a_custom_provider_extending_google_when_validated_by_the_catalog_
         "profile",
         GMAIL + "calendar.readonly",
     ]
+
+
+def test_given_a_custom_provider_when_validated_then_revoking_a_token_revokes_only_that_token() -> None:
+    assert ProviderDefinition.from_custom(custom()).auth.revocation_revokes_grant is False
+    auth = {**custom()["auth"], "revocation_revokes_grant": True}
+    assert ProviderDefinition.from_custom(custom(auth=auth)).auth.revocation_revokes_grant is True
+
+
+def test_given_a_custom_provider_on_googles_issuer_when_validated_then_its_revocation_is_grant_wide() -> None:
+    # Google's issuer means Google's semantics unless the definition says otherwise
+    google = {"issuer": "https://accounts.google.com", "oidc": True}
+    assert ProviderDefinition.from_custom(custom(auth=google)).auth.revocation_revokes_grant is True
+    explicit = {**google, "revocation_revokes_grant": False}
+    assert ProviderDefinition.from_custom(custom(auth=explicit)).auth.revocation_revokes_grant is False
+
+
+def test_given_a_custom_provider_extending_google_when_validated_then_it_inherits_grant_wide_revocation(
+    catalog: ProviderCatalog,
+) -> None:
+    data = {
+        "key": "google-calendar",
+        "display_name": "Google Calendar",
+        "extends": "google",
+        "api": {"base_url": "https://www.googleapis.com/", "path_prefixes": ["calendar/v3/"]},
+        "scopes": [{"scope": GMAIL + "calendar.readonly", "short_name": "calendar.readonly"}],
+    }
+    assert catalog.validate_custom(data).auth.revocation_revokes_grant is True
 
 
 def test_given_an_issuer_only_provider_when_discovery_is_applied_then_the_endpoints_are_filled() -> None:

@@ -3,6 +3,8 @@ as the same problem documents on the api side; nothing secret or internal crosse
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from oauth_broker.errors import BrokerError, NeedsReauth, NotFound, ProviderDisabled, UpstreamError
@@ -83,9 +85,20 @@ def test_given_an_invalid_payload_when_handled_then_a_validation_error_answer_na
     assert "invalid invocation" in answer["error"]["detail"]
 
 
-def test_given_a_report_when_it_crosses_the_invocation_then_it_comes_back_equal():
-    report = RevocationReport("con_1", deleted=True, revoked=False, outcome="failed", error="http_503")
-    assert RevocationReport.from_dict(report.as_dict()) == report
+@pytest.mark.parametrize(
+    "report",
+    [
+        RevocationReport("con_1", deleted=True, revoked=False, outcome="failed", error="http_503"),
+        RevocationReport("con_1", deleted=True, revoked=True, outcome="already_invalid"),
+        RevocationReport(
+            "con_1", deleted=True, revoked=False, outcome="kept_shared_grant", shared_with=("con_2", "con_3")
+        ),
+    ],
+    ids=["failed", "already_invalid", "kept_shared_grant"],
+)
+def test_given_a_report_when_it_crosses_the_invocation_then_it_comes_back_equal(report):
+    answer = json.loads(json.dumps(report.as_dict()))  # what the Lambda runtime carries
+    assert RevocationReport.from_dict(answer) == report
     assert RevocationReport.from_dict({"outcome": "surprise"}).outcome == "failed"
 
 

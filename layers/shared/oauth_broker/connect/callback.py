@@ -407,16 +407,6 @@ def _reauthorize(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def revocation_is_grant_wide(provider: ProviderDefinition) -> bool:
-    """Google revokes every token of a (client, account) pair, and the consent, when any one of
-    them is revoked: revoking the replaced refresh token would kill the new one too."""
-    return (
-        provider.key == "google"
-        or provider.extends == "google"
-        or provider.auth.issuer == "https://accounts.google.com"
-    )
-
-
 def revoke_replaced_refresh_token(
     services: Any,
     provider: ProviderDefinition,
@@ -426,13 +416,14 @@ def revoke_replaced_refresh_token(
     new_refresh_token: str,
 ) -> bool:
     """Re-authorization issued a new refresh token: revoke the one it replaces (RFC 7009),
-    best effort. Skipped where revocation is grant-wide (Google), where it would revoke the new
-    grant as well; Google retires old refresh tokens of a pair by itself (at most 100 live)."""
+    best effort. Skipped where revocation revokes the whole grant (the catalog's
+    `auth.revocation_revokes_grant`, Google), where it would revoke the new token as well; Google
+    retires old refresh tokens of a pair by itself (at most 100 live)."""
     from oauth_broker.oauth.client import revoke_token
 
     if previous.enc_refresh_token is None or provider.auth.revocation_url is None:
         return False
-    if revocation_is_grant_wide(provider):
+    if provider.auth.revocation_revokes_grant:
         return False
     ctx = EncryptionContext(previous.tenant, previous.id, "refresh_token")
     try:

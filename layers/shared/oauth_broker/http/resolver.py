@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from oauth_broker.auth.principal import Principal
 from oauth_broker.errors import BrokerError
-from oauth_broker.http.principal import principal_from_event
+from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.problems import from_error, problem_response, validation_errors
 from oauth_broker.observability import logger
 
@@ -53,8 +53,9 @@ def new_router() -> APIGatewayHttpRouter:
     return APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
 
-def current_principal(app: Any) -> Principal:
-    return principal_from_event(app.current_event.raw_event)
+def current_principal(router: Any) -> Principal:
+    """The caller of the invocation being served (`current_invocation`), never another request's."""
+    return current_invocation(router).principal()
 
 
 def require_admin(principal: Principal) -> Principal:

@@ -271,6 +271,8 @@ class RefreshTokenPolicy(_Model):
     notes: str = ""
 
 
+GOOGLE_ISSUER = "https://accounts.google.com"
+
 # Parameters the broker itself sets on the authorization request: never defaults of a provider.
 RESERVED_AUTHORIZATION_PARAMS = frozenset(
     {
@@ -299,6 +301,22 @@ class AuthEndpoints(_Model):
     pkce_required: bool = True
     token_endpoint_auth_method: TokenEndpointAuthMethod = TokenEndpointAuthMethod.CLIENT_SECRET_POST
     refresh_token_policy: RefreshTokenPolicy = Field(default_factory=RefreshTokenPolicy)
+    # True where revoking any one token (RFC 7009) revokes the whole grant of the (OAuth client,
+    # account) pair: every refresh and access token of it, including other connections' (Google).
+    # Unset, it follows the issuer: Google's own issuer means Google's semantics (a custom
+    # provider defined on Google's endpoints without `extends: google`).
+    revocation_revokes_grant: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _google_issuer_revokes_grant(cls, data: Any) -> Any:
+        if (
+            isinstance(data, Mapping)
+            and "revocation_revokes_grant" not in data
+            and data.get("issuer") == GOOGLE_ISSUER
+        ):
+            return {**data, "revocation_revokes_grant": True}
+        return data
 
     @field_validator("default_params")
     @classmethod

@@ -8,7 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from oauth_broker.connect.sessions import ConnectSessionRequest, create_connect_session
-from oauth_broker.http.resolver import current_principal, new_router
+from oauth_broker.http.invocation import current_invocation
+from oauth_broker.http.resolver import new_router
 from oauth_broker.services import get_services
 from oauth_broker.timeutil import rfc3339
 
@@ -58,7 +59,8 @@ class ConnectSessionOut(BaseModel):
     status_code=201,
 )
 def create_session(body: ConnectSessionCreate) -> Response[ConnectSessionOut]:
-    principal = current_principal(router)
+    invocation = current_invocation(router)
+    principal = invocation.principal()
     created = create_connect_session(
         get_services(),
         principal,
@@ -73,7 +75,7 @@ def create_session(body: ConnectSessionCreate) -> Response[ConnectSessionOut]:
             mode=body.mode,
             connection_id=body.connection_id,
         ),
-        domain_name=router.current_event.request_context.domain_name,
+        domain_name=invocation.domain_name,
     )
     return Response(
         status_code=201,

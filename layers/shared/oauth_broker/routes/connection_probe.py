@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, Field
 
+from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
-from oauth_broker.proxy.invocation import current_invocation
 from oauth_broker.proxy.probe import connection_probe
 from oauth_broker.proxy.token_access import expose_access_token
 from oauth_broker.services import get_services

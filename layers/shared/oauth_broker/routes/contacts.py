@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from oauth_broker.contacts.models import ContactList
 from oauth_broker.contacts.service import contacts_service
+from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
-from oauth_broker.proxy.invocation import current_invocation
 from oauth_broker.services import get_services
 
 router = new_router()

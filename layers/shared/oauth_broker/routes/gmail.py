@@ -16,9 +16,9 @@ from oauth_broker.gmail.models import (
     SendResult,
 )
 from oauth_broker.gmail.service import gmail_service
+from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
 from oauth_broker.proxy.idempotency import check_idempotency_key
-from oauth_broker.proxy.invocation import current_invocation
 from oauth_broker.services import get_services
 
 router = new_router()

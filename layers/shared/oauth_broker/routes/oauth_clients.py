@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oauth_broker.connect.oauth_clients import create_oauth_client, delete_oauth_client, update_oauth_client
 from oauth_broker.connect.urls import callback_url
+from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import current_principal, new_router, require_admin
 from oauth_broker.services import get_services
 from oauth_broker.store.models import OAuthClientRecord
@@ -64,7 +65,7 @@ class OAuthClientList(BaseModel):
 
 
 def _callback() -> str:
-    return callback_url(get_services().config, router.current_event.request_context.domain_name)
+    return callback_url(get_services().config, current_invocation(router).domain_name)
 
 
 @router.post("/v1/oauth-clients", summary="Register an OAuth client", tags=["oauth-clients"], status_code=201)

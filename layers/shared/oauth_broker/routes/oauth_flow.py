@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import Response
 from oauth_broker.connect.authorize import start_authorization
 from oauth_broker.connect.callback import finish_authorization
 from oauth_broker.connect.result_page import PageResponse, error_page
+from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
 from oauth_broker.observability import logger
 from oauth_broker.services import get_services
@@ -51,12 +52,10 @@ AUTHORIZE_DOC: dict[str, Any] = {
 
 
 def authorize() -> Response[str]:
-    event = authorize_router.current_event
+    invocation = current_invocation(authorize_router)
     try:
         page = start_authorization(
-            get_services(),
-            event.get_query_string_value("session"),
-            domain_name=event.request_context.domain_name,
+            get_services(), invocation.query("session"), domain_name=invocation.domain_name
         )
     except Exception as err:
         return _unexpected("authorize", err)
@@ -79,7 +78,7 @@ CALLBACK_DOC: dict[str, Any] = {
 
 
 def callback() -> Response[str]:
-    params = dict(callback_router.current_event.query_string_parameters or {})
+    params = current_invocation(callback_router).query_params()
     try:
         page = finish_authorization(get_services(), params)
     except Exception as err:

@@ -10,15 +10,15 @@ Two routers, one handler:
 - `router` documents the same operation per HTTP method for the OpenAPI document.
 
 The handler reads the whole path, the real method, headers and body from the event itself
-(`oauth_broker.proxy.invocation`), never from the match.
+(`oauth_broker.http.invocation`), never from the match.
 """
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
+from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
-from oauth_broker.proxy.invocation import current_invocation
 from oauth_broker.proxy.paths import raw_subpath
 from oauth_broker.proxy.payload import event_body, gateway_body
 from oauth_broker.proxy.service import ProxyRequest, UpstreamResponse, proxy_service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from oauth_broker.auth.principal import Principal
@@ -12,7 +13,21 @@ from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
 from oauth_broker.store.table import Table
 
 DUE_SHARDS = 8
+# `status_reason` of connections revoked because an admin disabled their provider (restorable).
+PROVIDER_DISABLED = "provider_disabled"
+# A filter expression's IN takes at most 100 operands.
+MAX_FILTER_CLIENTS = 100
 REFRESHABLE = (ConnectionStatus.ACTIVE, ConnectionStatus.PARTIAL)
+
+
+def _shares_grant(other: ConnectionRecord, rec: ConnectionRecord, clients: list[str]) -> bool:
+    return (
+        other.id != rec.id
+        and other.tenant == rec.tenant
+        and other.account_sub == rec.account_sub
+        and other.oauth_client_id in clients
+        and (other.status != ConnectionStatus.REVOKED or other.status_reason == PROVIDER_DISABLED)
+    )
 
 
 def due_shard(connection_id: str) -> str:
@@ -72,6 +87,48 @@ class ConnectionStore:
             f"{attr} = :p", {":p": part}, index=index, limit=limit, start_key=start
         )
         return [ConnectionRecord.from_item(i) for i in items], encode_cursor(last)
+
+    def grant_siblings(
+        self, rec: ConnectionRecord, *, oauth_client_ids: Iterable[str] = ()
+    ) -> list[ConnectionRecord]:
+        """The tenant's other connections that hold the same grant at the provider as `rec`: the
+        same account (`account_sub`) through the same OAuth client (`rec.oauth_client_id`, or one
+        of `oauth_client_ids`: the tenant's other clients with the same client id at the provider),
+        and not `revoked` (a connection revoked because its provider is disabled still counts: it
+        keeps its tokens for when the provider is enabled again). Empty without an `account_sub`.
+
+        One Query of the ByTenant index per page, filtered; the index is eventually consistent, so
+        every match is confirmed with a consistent read of its item.
+        """
+        if not rec.account_sub:
+            return []
+        others = sorted(set(oauth_client_ids) - {rec.oauth_client_id})
+        clients = [rec.oauth_client_id, *others][:MAX_FILTER_CLIENTS]
+        values: dict[str, Any] = {
+            ":p": f"TENANT#{rec.tenant}#CON",
+            ":sub": rec.account_sub,
+            ":id": rec.id,
+            ":revoked": ConnectionStatus.REVOKED.value,
+            ":disabled": PROVIDER_DISABLED,
+            **{f":c{i}": client for i, client in enumerate(clients)},
+        }
+        in_clients = ", ".join(f":c{i}" for i in range(len(clients)))
+        items = self.table.query_all(
+            "tenant_pk = :p",
+            values,
+            index="ByTenant",
+            names={"#id": "id", "#status": "status", "#reason": "status_reason"},
+            filter_expression=(
+                f"account_sub = :sub AND #id <> :id AND oauth_client_id IN ({in_clients})"
+                " AND (#status <> :revoked OR #reason = :disabled)"
+            ),
+        )
+        siblings: list[ConnectionRecord] = []
+        for item in items:
+            current = self.get(str(item["id"]))
+            if current is not None and _shares_grant(current, rec, clients):
+                siblings.append(current)
+        return siblings
 
     # -- writes ------------------------------------------------------------------------------
     def create(self, rec: ConnectionRecord) -> ConnectionRecord:

@@ -49,6 +49,7 @@ from oauth_broker.tokens.endpoint import (
     TokenEndpointError,
     TokenResponse,
 )
+from oauth_broker.tokens.grants import shared_grant_siblings
 from oauth_broker.tokens.lease import LeaseStore, new_holder_id
 
 if TYPE_CHECKING:
@@ -483,7 +484,7 @@ class TokenRefresher:
                 if latest is None or (
                     latest.status == ConnectionStatus.REVOKED and latest.status_reason == "deleted"
                 ):
-                    self._discard(provider, credentials, response, rotated)
+                    self._discard(current, provider, credentials, response, rotated)
                     raise NotFound(f"connection {current.id} not found") from None
                 if (
                     latest.enc_refresh_token != current.enc_refresh_token
@@ -613,13 +614,21 @@ class TokenRefresher:
 
     def _discard(
         self,
+        conn: ConnectionRecord,
         provider: ProviderDefinition,
         credentials: ClientCredentials,
         response: TokenResponse,
         rotated: bool,
     ) -> None:
-        """The connection was deleted while we refreshed: revoke what we just obtained (best effort)."""
+        """The connection was deleted while we refreshed: revoke what we just obtained (best effort).
+        Not where that would revoke a grant other connections still hold (`tokens.grants`)."""
         if not provider.auth.revocation_url:
+            return
+        try:
+            if shared_grant_siblings(self.services, conn, provider, connections=self.connections):
+                return
+        except Exception as exc:  # not knowing, revoking could kill another connection's grant
+            logger.warning("grant siblings not read", extra={"error_type": type(exc).__name__})
             return
         try:
             if rotated and response.refresh_token:

@@ -8,17 +8,21 @@ Runs in the refresh function (it holds the decrypt rights; the api function has 
    no function hands out its tokens, and a refresh that was in flight anyway finds it revoked
    and revokes whatever it obtained (see `TokenRefresher`);
 3. the refresh token (else the access token) is revoked at the provider with
-   `token_type_hint`, retried with backoff on transient failures within the deadline;
+   `token_type_hint`, retried with backoff on transient failures within the deadline; except
+   where revoking one token revokes the whole (OAuth client, account) grant (Google) and another
+   connection of the tenant holds that grant (`tokens.grants`): then nothing is revoked, the
+   outcome is `kept_shared_grant`, and the other connection keeps working;
 4. the connection and its lease are deleted whatever the provider said.
 
 Events: `connection.revoked` (the status change), `connection.revocation_failed` when the
-provider could not be told, then `connection.deleted`.
+provider could not be told (not for `kept_shared_grant`: that is deliberate), then
+`connection.deleted` (`provider_revocation`: the outcome).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext
 from oauth_broker.errors import NotFound
@@ -28,14 +32,19 @@ from oauth_broker.store.table import ConditionFailed
 from oauth_broker.timeutil import rfc3339
 from oauth_broker.tokens.clock import SYSTEM_CLOCK, Clock
 from oauth_broker.tokens.endpoint import TokenEndpointError
+from oauth_broker.tokens.grants import shared_grant_siblings
 from oauth_broker.tokens.lease import new_holder_id
 from oauth_broker.tokens.refresher import TokenRefresher, token_refresher
 
 if TYPE_CHECKING:
+    from oauth_broker.providers.catalog import ProviderDefinition
     from oauth_broker.services import Services
 
-Outcome = Literal["revoked", "already_invalid", "no_token", "not_supported", "failed"]
+Outcome = Literal["revoked", "already_invalid", "no_token", "not_supported", "kept_shared_grant", "failed"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 REVOKED_OUTCOMES = frozenset({"revoked", "already_invalid", "no_token"})
+# Not revoked on purpose: the grant is another connection's too (no `revocation_failed` event).
+KEPT_SHARED_GRANT: Outcome = "kept_shared_grant"
 MAX_ATTEMPTS = 4
 ATTEMPT_TIMEOUT_SECONDS = 5.0
 LEASE_WAIT_POLL_SECONDS = 0.1
@@ -44,29 +53,35 @@ LEASE_WAIT_POLL_SECONDS = 0.1
 @dataclass(frozen=True)
 class RevocationReport:
     """What a disconnect did. `revoked`: the provider no longer honours the grant's tokens (or
-    there were none); `outcome` says how; `error` is a code when the provider was not told."""
+    there were none); `outcome` says how; `error` is a code when the provider was not told;
+    `shared_with`: for `kept_shared_grant`, the connections that still hold the grant."""
 
     connection_id: str
     deleted: bool
     revoked: bool
     outcome: Outcome
     error: str | None = None
+    shared_with: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["shared_with"] = list(self.shared_with)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RevocationReport:
         outcome: Outcome = "failed"
-        for known in ("revoked", "already_invalid", "no_token", "not_supported"):
+        for known in OUTCOMES:
             if data.get("outcome") == known:
                 outcome = known
+        shared = data.get("shared_with")
         return cls(
             connection_id=str(data.get("connection_id", "")),
             deleted=bool(data.get("deleted")),
             revoked=bool(data.get("revoked")),
             outcome=outcome,
             error=str(data["error"]) if data.get("error") else None,
+            shared_with=tuple(str(i) for i in shared) if isinstance(shared, list | tuple) else (),
         )
 
 
@@ -96,7 +111,7 @@ class ConnectionRevoker:
             marked = self._mark_revoked(rec)
             self.refresher.forget(connection_id)
             self.services.publisher.publish("revoked", marked, reason="deleted")
-            outcome, error = self._revoke_at_provider(marked, deadline)
+            outcome, error, shared_with = self._revoke_at_provider(marked, deadline)
             connections.delete(connection_id)
         finally:
             try:
@@ -109,8 +124,14 @@ class ConnectionRevoker:
             revoked=outcome in REVOKED_OUTCOMES,
             outcome=outcome,
             error=error,
+            shared_with=shared_with,
         )
-        if not report.revoked:
+        if outcome == KEPT_SHARED_GRANT:
+            logger.info(
+                "grant kept at the provider: other connections hold it",
+                extra={"connection_id": connection_id, "tenant": tenant, "shared_with": list(shared_with)},
+            )
+        elif not report.revoked:
             logger.warning(
                 "grant not revoked at the provider",
                 extra={"connection_id": connection_id, "tenant": tenant, "outcome": outcome, "error": error},
@@ -152,19 +173,37 @@ class ConnectionRevoker:
         # Five lost races in a row: the delete below still removes it; report from what we read.
         return base.model_copy(update={"status": ConnectionStatus.REVOKED, "status_reason": "deleted"})
 
-    def _revoke_at_provider(self, rec: ConnectionRecord, deadline: float) -> tuple[Outcome, str | None]:
+    def _revoke_at_provider(
+        self, rec: ConnectionRecord, deadline: float
+    ) -> tuple[Outcome, str | None, tuple[str, ...]]:
+        """(outcome, error code, the connections that keep the grant when it is kept)."""
         if rec.enc_refresh_token:
             blob, hint = rec.enc_refresh_token, "refresh_token"
         elif rec.enc_access_token and (rec.expires_at or 0) > self.clock.time():
             blob, hint = rec.enc_access_token, "access_token"
         else:
-            return "no_token", None
+            return "no_token", None, ()
         try:
             provider = self.refresher.provider_of(rec)
         except TokenEndpointError as err:
-            return "failed", err.code
+            return "failed", err.code, ()
         if not provider.auth.revocation_url:
-            return "not_supported", "provider_has_no_revocation_endpoint"
+            return "not_supported", "provider_has_no_revocation_endpoint", ()
+        try:
+            siblings = shared_grant_siblings(
+                self.services, rec, provider, connections=self.refresher.connections
+            )
+        except Exception as exc:  # not knowing, revoking could kill another connection's grant
+            logger.warning("grant siblings not read", extra={"error_type": type(exc).__name__})
+            return "failed", "shared_grant_check_failed", ()
+        if siblings:
+            return KEPT_SHARED_GRANT, None, tuple(s.id for s in siblings)
+        outcome, error = self._revoke(rec, provider, blob, hint, deadline)
+        return outcome, error, ()
+
+    def _revoke(
+        self, rec: ConnectionRecord, provider: ProviderDefinition, blob: str, hint: str, deadline: float
+    ) -> tuple[Outcome, str | None]:
         try:
             token = self.services.envelope.decrypt(blob, EncryptionContext(rec.tenant, rec.id, hint)).decode()
             credentials = self.refresher.client_credentials(rec.tenant, rec.oauth_client_id)

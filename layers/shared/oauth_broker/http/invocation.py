@@ -1,10 +1,13 @@
 """The invocation a route is serving: its API Gateway event and Lambda context, per request.
 
-Powertools keeps the current event on a class attribute (`BaseRouter.current_event`), which is
-fine in Lambda (one request per execution environment) but shared between the threads of the
-local runtime, where one request could read another's event. The proxy function binds each
-invocation here (a `ContextVar`, so per thread) and its routes read the event, the caller and the
-remaining time from it; outside a bound invocation, the router's own event is used.
+Powertools keeps the current event on a class attribute (`BaseRouter.current_event`, set by
+`resolve()`), and `include_router` points a module-level router at the last resolver that included
+it. That is fine in Lambda (one request per execution environment) but shared between the threads
+of the local runtime, where one request could read another's event, and so another caller's
+principal. Every HTTP function binds each invocation here (`oauth_broker.http.function`; a
+`ContextVar`, so per thread) and route code reads the event, the caller, the query and the
+remaining time from `current_invocation(router)`, never from `router.current_event`. Outside a
+bound invocation (a resolver driven by hand), the router's own event is used.
 """
 
 from __future__ import annotations
@@ -33,14 +36,20 @@ class Invocation:
     event: Mapping[str, Any]
     context: Any = None
 
-    def remaining_ms(self) -> int:
+    def lambda_remaining_ms(self) -> int | None:
+        """The Lambda context's remaining time; None without a (usable) Lambda context."""
         get = getattr(self.context, "get_remaining_time_in_millis", None)
         if get is None:
-            return _DEFAULT_REMAINING_MS
+            return None
         try:
             return int(get())
         except (TypeError, ValueError):
-            return _DEFAULT_REMAINING_MS
+            return None
+
+    def remaining_ms(self) -> int:
+        """The remaining time; 29 s (API Gateway's limit) without a Lambda context."""
+        remaining = self.lambda_remaining_ms()
+        return _DEFAULT_REMAINING_MS if remaining is None else remaining
 
     def deadline(self, clock: Clock = SYSTEM_CLOCK) -> float:
         """When the answer must be ready, on `clock.monotonic()`."""
@@ -70,6 +79,19 @@ class Invocation:
     def raw_query(self) -> str:
         return str(self.event.get("rawQueryString") or "")
 
+    def query_params(self) -> dict[str, str]:
+        """The query string parameters as API Gateway decoded them (repeated keys comma-joined)."""
+        return {str(k): str(v) for k, v in (self.event.get("queryStringParameters") or {}).items()}
+
+    def query(self, name: str) -> str | None:
+        return self.query_params().get(name)
+
+    @property
+    def domain_name(self) -> str | None:
+        """The request's `requestContext.domainName` (the host the caller used)."""
+        value = (self.event.get("requestContext") or {}).get("domainName")
+        return str(value) if value else None
+
     def path_parameter(self, name: str) -> str | None:
         value = (self.event.get("pathParameters") or {}).get(name)
         return str(value) if value is not None else None
@@ -86,7 +108,8 @@ def bind_invocation(event: Mapping[str, Any], context: Any) -> Iterator[Invocati
 
 
 def current_invocation(router: Any = None) -> Invocation:
-    """The bound invocation; else one made from `router`'s current event and Lambda context."""
+    """The bound invocation; else one made from `router`'s current event and Lambda context (safe
+    only when one request at a time is served: a resolver driven by hand, in Lambda)."""
     bound = _current.get()
     if bound is not None:
         return bound

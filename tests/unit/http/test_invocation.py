@@ -1,4 +1,4 @@
-"""The invocation a proxy route serves: its event, caller and time left, bound per request."""
+"""The invocation a route serves: its event, caller, query and time left, bound per request."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from brokertest.tokens import FakeClock
-from oauth_broker.proxy.invocation import (
+from oauth_broker.http.invocation import (
     RESPONSE_MARGIN_SECONDS,
     Invocation,
     bind_invocation,
@@ -88,3 +88,22 @@ def test_given_two_threads_when_each_binds_its_event_then_each_sees_its_own():
 def test_given_no_bound_invocation_and_no_router_when_asked_then_it_is_an_error():
     with pytest.raises(RuntimeError):
         current_invocation()
+
+
+def test_given_an_event_when_its_query_and_domain_are_read_then_they_come_from_it():
+    event = {
+        **EVENT,
+        "queryStringParameters": {"session": "cs_1", "scope": "a,b"},
+        "requestContext": {**EVENT["requestContext"], "domainName": "broker.example.com"},
+    }
+    invocation = Invocation(event)
+
+    assert invocation.query("session") == "cs_1" and invocation.query("missing") is None
+    assert invocation.query_params() == {"session": "cs_1", "scope": "a,b"}
+    assert invocation.domain_name == "broker.example.com"
+    assert Invocation(EVENT).query_params() == {} and Invocation(EVENT).domain_name is None
+
+
+def test_given_a_lambda_context_or_none_when_its_remaining_time_is_read_then_none_means_unknown():
+    assert Invocation(EVENT, Context(1234)).lambda_remaining_ms() == 1234
+    assert Invocation(EVENT).lambda_remaining_ms() is None
