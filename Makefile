@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test venv system-deps lint typecheck unit integration infrastructure e2e sam-check bench fmt clean
+.PHONY: dev test venv system-deps lint typecheck unit integration infrastructure contract e2e sam-check bench fmt clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -22,7 +22,7 @@ dev: venv
 	$(VENV)/bin/oauth-broker dev --port $(PORT)
 
 ## make test: everything CI runs, from a fresh machine
-test: system-deps venv lint typecheck unit integration infrastructure e2e sam-check
+test: system-deps venv lint typecheck unit integration infrastructure contract e2e sam-check
 
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
@@ -46,6 +46,9 @@ integration: venv
 
 infrastructure: venv
 	$(VENV)/bin/pytest tests/infrastructure -q -p no:cacheprovider
+
+contract: venv
+	$(VENV)/bin/pytest tests/contract -q -p no:cacheprovider
 
 e2e: venv system-deps
 	$(VENV)/bin/pytest tests/e2e -q -p no:cacheprovider
