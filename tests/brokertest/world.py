@@ -14,6 +14,7 @@ import httpx
 from werkzeug.test import Client, TestResponse
 
 from brokertest.transport import RoutingTransport
+from oauth_broker.clients import http_client
 from oauth_broker.config import BrokerConfig
 from oauth_broker.services import Services, configure
 from oauth_broker_dev import devidp, lambda_runtime
@@ -93,7 +94,7 @@ def build_world(aws: Aws, **config_overrides: Any) -> World:
         dynamodb=aws.dynamodb,
         kms=aws.kms,
         events=aws.events,
-        http=httpx.Client(transport=transport),
+        http=http_client(transport),  # the production factory: pooled, no cookies, no redirects
         invoke_refresh=lambda payload: lambda_runtime.invoke("refresh", payload),
     )
     configure(services)

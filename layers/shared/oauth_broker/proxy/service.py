@@ -66,7 +66,6 @@ __all__ = [
     "ProxyService",
     "TokenSource",
     "UpstreamResponse",
-    "block_cookies",
     "proxy_service",
 ]
 
@@ -204,7 +203,6 @@ class ProxyService:
         self.rng = rng
         self._method_table = method_table
         self._http = http
-        self._cookies_blocked = False
         self._lenders: dict[str, _Lender] = {}
         self._lenders_lock = threading.Lock()
 
@@ -227,11 +225,9 @@ class ProxyService:
 
     @property
     def http(self) -> httpx.Client:
-        client = self._http or self.services.http
-        if not self._cookies_blocked:
-            block_cookies(client)
-            self._cookies_blocked = True
-        return client
+        # The shared client keeps no cookies (clients.http_client): one user's Set-Cookie never
+        # rides on another user's call.
+        return self._http or self.services.http
 
     # -- the connection ------------------------------------------------------------------------
     def open(self, principal: Principal, connection_id: str) -> tuple[ConnectionRecord, ProviderDefinition]:
@@ -477,15 +473,6 @@ class _TransportFailure(Exception):
         super().__init__(error.detail)
         self.error = error
         self.retryable = retryable
-
-
-def block_cookies(client: httpx.Client) -> None:
-    """Makes the (shared, pooled) client keep no cookies: a `Set-Cookie` a provider sends in answer
-    to one user's request must never be replayed on another user's request to that host."""
-    from http.cookiejar import DefaultCookiePolicy
-
-    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    client.cookies.clear()
 
 
 def proxy_service(services: Services) -> ProxyService:
