@@ -75,10 +75,12 @@ def test_given_10000_connections_with_100_due_when_the_sweep_runs_then_exactly_t
 
 def test_given_a_deadline_that_stops_the_sweep_early_then_the_rest_is_refreshed_by_the_next_run(tw):
     due = seed_due(tw, 24)
-    tw.fake.fail_next("token", delay=0.1, count=24)  # slow but successful token requests
+    # Slow but successful token requests: 24 of them, two at a time, need 3 s at the very least,
+    # so a 2 s deadline must stop the sweep early, and leaves room for some on a loaded machine.
+    tw.fake.fail_next("token", delay=0.25, count=24)
     sweep = RefreshSweep(tw.services, tw.refresher(), concurrency=2, reserve_seconds=0.0)
 
-    first = sweep.run(deadline=time.monotonic() + 0.6)
+    first = sweep.run(deadline=time.monotonic() + 2.0)
 
     assert first.stopped_early and 0 < first.refreshed < 24
     assert first.refreshed + first.remaining == 24 and first.failed == first.skipped == 0
