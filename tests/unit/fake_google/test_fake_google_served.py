@@ -44,7 +44,7 @@ def test_given_an_api_delay_when_five_requests_run_in_parallel_then_the_peak_con
     fake: FakeGoogle, served: FakeGoogleServer
 ) -> None:
     token = fake.issue_tokens(ALICE, [GMAIL_READONLY])["access_token"]
-    fake.set_api_delay(0.5)
+    fake.set_api_delay(2.0)  # long enough that all five overlap even on a loaded machine
     url = served.base_url + PROFILE
 
     def call(_: int) -> int:
