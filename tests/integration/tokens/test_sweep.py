@@ -14,6 +14,7 @@ from oauth_broker.store.connections import due_shard
 from oauth_broker.store.models import ConnectionRecord, OAuthClientRecord
 from oauth_broker.timeutil import rfc3339
 from oauth_broker.tokens.lease import LeaseStore
+from oauth_broker.tokens.refresher import RefreshOutcome
 from oauth_broker.tokens.sweep import RefreshSweep
 from oauth_broker_dev import lambda_runtime
 from oauth_broker_dev.template import REPO_ROOT
@@ -167,3 +168,23 @@ def test_given_a_function_nearly_out_of_time_when_the_schedule_fires_then_it_lea
 
     assert result["due"] == 3 and result["refreshed"] == 0 and result["remaining"] == 3
     assert tw.token_requests() == 0 and all(tw.stored(r.id).version == r.version for r in due)
+
+
+def test_given_items_deferred_for_lack_of_time_when_swept_then_the_report_says_it_stopped_early(tw):
+    seed_due(tw, 3)
+
+    refresher = tw.refresher()
+
+    class OutOfTime:
+        """The real refresher's store, but every item finds too little time left before its deadline
+        (as near a Lambda's end)."""
+
+        connections = refresher.connections
+
+        def refresh_if_due(self, connection_id, *, horizon, deadline):
+            return RefreshOutcome.DEFERRED
+
+    report = RefreshSweep(tw.services, OutOfTime(), concurrency=1).run(deadline=time.monotonic() + 60)
+
+    assert (report.due, report.refreshed, report.remaining) == (3, 0, 3)
+    assert report.stopped_early is True

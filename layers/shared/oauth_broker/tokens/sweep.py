@@ -141,7 +141,9 @@ class RefreshSweep:
                 elif outcome == RefreshOutcome.FAILED:
                     report.failed += 1
                 elif outcome == RefreshOutcome.DEFERRED:
+                    # too little time left for this one: the deadline stopped the sweep
                     report.remaining += 1
+                    report.stopped_early = True
                 else:
                     report.skipped += 1
 
