@@ -1,5 +1,6 @@
 """GET /v1/oauth/callback: finishes the OAuth flow (state, iss, code exchange, ID token, scopes),
-stores the connection with its tokens envelope-encrypted and shows or sends the result."""
+holds its result (tokens envelope-encrypted) and sends it, with a confirmation, to the app;
+POST /v1/connect-sessions/confirm: the flow's creator makes the result live."""
 
 from typing import Any
 
@@ -8,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oauth_broker.http.function import HttpFunction
 from oauth_broker.observability import logger, metrics
-from oauth_broker.routes import oauth_flow
+from oauth_broker.routes import connect_confirm, oauth_flow
 
-function = HttpFunction(oauth_flow.callback_router)
+function = HttpFunction(oauth_flow.callback_router, connect_confirm.router)
 app = function.app
 
 

@@ -69,7 +69,9 @@ def create_session(
     expect: int = 201,
     **fields: Any,
 ) -> dict[str, Any]:
-    body = {"provider": provider, "oauth_client_id": oauth_client_id, **fields}
+    body = {"provider": provider, "oauth_client_id": oauth_client_id, "return_to": RETURN_TO, **fields}
+    if body["return_to"] is None:
+        del body["return_to"]
     resp = world.request("POST", "/v1/connect-sessions", token=world.token(tenant, user), json_body=body)
     assert resp.status_code == expect, resp.get_data(as_text=True)
     return dict(resp.json)
@@ -103,10 +105,54 @@ class Flow:
     google_url: str
     callback_url: str
     response: TestResponse
+    # the creator's POST /v1/connect-sessions/confirm (None: not confirmed, or nothing to confirm)
+    confirmed: TestResponse | None = None
 
     @property
     def query(self) -> dict[str, str]:
         return dict(parse_qsl(urlsplit(self.callback_url).query))
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The callback's result: the popup's posted message, or the redirect's query."""
+        return result_of(self.response)
+
+    @property
+    def connection_id(self) -> str:
+        return str(self.result["connection_id"])
+
+
+def result_of(response: TestResponse) -> dict[str, Any]:
+    """The flow result a callback response delivers (popup message or redirect query parameters)."""
+    if response.status_code == 303:
+        return dict(parse_qsl(urlsplit(response.headers["Location"]).query))
+    posted = posted_message(response.get_data(as_text=True))
+    assert posted is not None, "the result page posts no message"
+    return posted[0]
+
+
+def confirmation_of(response: TestResponse) -> str | None:
+    value = result_of(response).get("confirmation")
+    return str(value) if value else None
+
+
+def confirm(
+    world: World,
+    confirmation: str,
+    *,
+    tenant: str = "acme",
+    user: str = "alice",
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> TestResponse:
+    """POST /v1/connect-sessions/confirm as `user` of `tenant` (or with `token`)."""
+    return world.request(
+        "POST",
+        "/v1/connect-sessions/confirm",
+        token=token or world.token(tenant, user),
+        headers=headers,
+        json_body={"confirmation": confirmation},
+    )
 
 
 def run_flow(
@@ -118,18 +164,26 @@ def run_flow(
     granted: list[str] | None = None,
     allow: bool = True,
     tamper: Callable[[str], str] | None = None,
+    confirmed: bool = True,
     **session_fields: Any,
 ) -> Flow:
-    """Session -> authorize -> consent at the fake Google -> callback."""
+    """Session -> authorize -> consent at the fake Google -> callback -> (with `confirmed`, when the
+    result carries a confirmation) the session's creator confirms it."""
     user = session_fields.pop("user", "alice")
     tenant = session_fields.pop("tenant", "acme")
     session = create_session(world, oauth_client_id, user=user, tenant=tenant, **session_fields)
     google_url = provider_redirect(world, session["authorize_url"])
-    assert google_url.startswith(GOOGLE_BASE), google_url
+    assert google_url.startswith(fake.base_url + "/"), google_url  # this fake's (Google's, or an IdP's)
     back = fake.complete_consent(google_url, account=account, scopes=granted, allow=allow)
     if tamper is not None:
         back = tamper(back)
-    return Flow(session, google_url, back, callback(world, back))
+    flow = Flow(session, google_url, back, callback(world, back))
+    if confirmed and flow.response.status_code in (200, 303):
+        confirmation = confirmation_of(flow.response)
+        if confirmation:
+            flow.confirmed = confirm(world, confirmation, tenant=tenant, user=user)
+            assert flow.confirmed.status_code == 200, flow.confirmed.get_data(as_text=True)
+    return flow
 
 
 def posted_message(page: str) -> tuple[dict[str, Any], str] | None:

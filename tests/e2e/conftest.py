@@ -1,4 +1,5 @@
-"""The e2e suite runs `make dev`'s server (`oauth-broker dev`) as a subprocess on a free port."""
+"""The e2e suite runs `make dev`'s server (`oauth-broker dev`) as a subprocess on a free port, and
+Debian's Chromium (headless, through Playwright) against it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
+from e2e.demo_page import CHROMIUM, CHROMIUM_ARGS, demo_page
 from oauth_broker_dev.aws_local import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,3 +63,28 @@ def local_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBr
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium (/usr/bin/chromium; `make test` installs it). Popup blocking stays ON
+    (Playwright turns it off by default), so a popup that is not opened inside a click fails."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make system-deps` installs it"
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            ignore_default_args=["--disable-popup-blocking"],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def demo(browser: Browser, local_broker: RunningBroker) -> Iterator[Page]:
+    """The demo page in a browser of its own, reaching nothing but the local broker."""
+    with demo_page(browser, local_broker.base_url) as page:
+        yield page

@@ -3,20 +3,20 @@
 Two groups:
 - connect.js on its own: a harness page on https://app.test and a fake broker on https://broker.test,
   both answered by Playwright's request routing (nothing leaves the browser), so every edge case
-  (wrong origin, wrong source, blocked or closed popup, timeout, failing backend) is reproducible.
+  (wrong origin, wrong source, blocked or closed popup, timeout, failing backend, a confirm step
+  that fails or is missing) is reproducible.
 - the demo page served by `oauth-broker dev` (the `local_broker` fixture): sign in, register a
-  client, consent on the fake Google in the popup, and check the connection on the page AND via
-  the API.
+  client, consent on the fake Google in the popup, confirm as the signed-in user, and check the
+  connection on the page AND via the API.
 
-Chromium is Debian's (/usr/bin/chromium; `make test` installs it). Popup blocking stays ON
-(Playwright turns it off by default), so a popup that is not opened inside the click fails here.
+The takeover by a forwarded connect link is test_connect_takeover.py. Popup blocking stays ON
+(see conftest.py), so a popup that is not opened inside the click fails here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,48 +25,32 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 from playwright.sync_api import expect as pw_expect
 
-from oauth_broker_dev import devidp
+from e2e.demo_page import (
+    CONFIRM_PATH,
+    GMAIL_READONLY,
+    GMAIL_SEND,
+    REPO,
+    TIMEOUT_MS,
+    admin_ready,
+    api_connections,
+    authorize,
+    bearer,
+    choose_scopes,
+    new_tenant,
+    register_client,
+    screenshot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "dev" / "oauth_broker_dev" / "static"
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 APP = "https://app.test"
 BROKER = "https://broker.test"
 EVIL = "https://evil.test"
-GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
-GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make system-deps` installs it"
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            ignore_default_args=["--disable-popup-blocking"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 # ==== connect.js against a scripted broker =====================================================
@@ -91,12 +75,26 @@ HARNESS = """<!doctype html><html><head><meta charset="utf-8"><title>harness</ti
   window.nextOptions = null;
   function build(o) {
     const opts = Object.assign({}, o);
+    delete opts.confirmWith;
+    if (o.confirmWith !== "none") opts.confirm = confirmer(o.confirmWith || "ok");
     if ("deferred" in o) {
       delete opts.deferred;
       opts.authorizeUrl = () => new Promise((resolve, reject) => setTimeout(
         () => o.deferred === "fail" ? reject(new Error("backend down")) : resolve(o.deferred), 100));
     }
     return opts;
+  }
+  // the app's confirm step: `confirmWith` "ok" (default) answers the connection, "fail" rejects
+  // as a backend would on the broker's 404, "other" answers another connection, "none" omits it
+  window.confirmations = [];
+  function confirmer(mode) {
+    return (confirmation, result) => {
+      window.confirmations.push([confirmation, result]);
+      if (mode === "fail") return Promise.reject(new Error("broker said 404 not_found"));
+      const id = mode === "other" ? "con_other" : result.connection_id;
+      return new Promise((resolve) => setTimeout(() => resolve(
+        {id, status: result.missing_scopes ? "partial" : "active", account: {email: "a@example.com"}}), 50));
+    };
   }
   window.outcomes = [];
   window.run = (o) => OAuthBroker.connect(build(o)).then(
@@ -108,7 +106,9 @@ HARNESS = """<!doctype html><html><head><meta charset="utf-8"><title>harness</ti
 
 AUTOSTART = """<!doctype html><html><head><meta charset="utf-8"><title>pending</title>
 <script src="/connect.js"></script></head><body><script>
-  OAuthBroker.connect({authorizeUrl: "https://broker.test/post?status=active"}).then(
+  OAuthBroker.connect({
+    authorizeUrl: "https://broker.test/post", confirm: (c) => ({id: "con_test", status: "active"}),
+  }).then(
     () => { document.title = "resolved"; }, (err) => { document.title = err.code; });
 </script></body></html>"""
 
@@ -118,29 +118,50 @@ MODULE_HARNESS = """<!doctype html><html><head><meta charset="utf-8"><title>modu
   import { connect, RESULT_TYPE } from "/connect.esm.js";
   window.resultType = RESULT_TYPE;
   document.getElementById("go").addEventListener("click", () => connect({
-    authorizeUrl: "https://broker.test/post?status=partial&connection_id=con_mod&missing=gmail.send",
+    authorizeUrl: "https://broker.test/post?connection_id=con_mod&missing=gmail.send",
     brokerOrigin: "https://broker.test",
+    confirm: (confirmation) =>
+      Promise.resolve({id: "con_mod", status: "partial", confirmed_with: confirmation}),
   }).then((result) => { window.outcome = {result}; }, (err) => { window.outcome = {error: err.code}; }));
 </script></head><body><button id="go">Connect</button></body></html>"""
 
 REDIRECT_HARNESS = """<!doctype html><html><head><meta charset="utf-8"><title>redirect</title>
 <script src="/connect.js"></script></head><body><button id="go">Connect</button><script>
-  window.parsed = OAuthBroker.readRedirectResult();
-  if (window.parsed) OAuthBroker.clearRedirectResult();
+  window.hrefAtLoad = location.href;
+  window.confirmations = [];
+  window.outcome = null;
+  const fail = new URLSearchParams(location.search).has("fail_confirm");
+  OAuthBroker.completeRedirect({confirm: (confirmation, result) => {
+    window.confirmations.push([confirmation, result, location.href]);
+    return fail ? Promise.reject(new Error("broker said 404 not_found"))
+                : Promise.resolve({id: result.connection_id, status: "active"});
+  }}).then((result) => { window.outcome = {result}; },
+           (err) => { window.outcome = {error: err.code, message: err.message}; });
   document.getElementById("go").addEventListener("click", () => OAuthBroker.connect({
     mode: "redirect", authorizeUrl: "https://broker.test/redirect-back"}));
 </script></body></html>"""
 
+READ_ONLY_HARNESS = """<!doctype html><html><head><meta charset="utf-8"><title>read</title>
+<script src="/connect.js"></script></head><body><script>
+  window.given = OAuthBroker.readRedirectResult("https://app.test/x?connection_id=con_x&status=pending&confirmation=cfm_x");
+  window.parsed = OAuthBroker.readRedirectResult();
+</script></body></html>"""
+
 
 def _post_page(params: dict[str, str], origin_hint: str = "") -> str:
-    """A page that posts a result to its opener (or parent, from a frame) and then closes."""
+    """A page that posts a result to its opener (or parent, from a frame) and then closes: by
+    default a pending one with a confirmation, as the broker's callback does."""
+    error = params.get("error") or None
     result = {
         "type": "oauth-broker:result",
         "connection_id": params.get("connection_id", "con_test"),
-        "status": params.get("status", "active"),
-        "error": params.get("error") or None,
+        "status": params.get("status", None if error else "pending"),
+        "error": error,
         "extra": "<dropped>",
     }
+    confirmation = params.get("confirmation", "" if error else "cfm_test")
+    if confirmation:
+        result["confirmation"] = confirmation
     if params.get("missing"):
         result["missing_scopes"] = params["missing"].split(",")
     target = "window.parent" if params.get("to") == "parent" else "window.opener"
@@ -171,6 +192,7 @@ def _scripted_routes(route: Route) -> None:
             "/autostart.html": AUTOSTART,
             "/module.html": MODULE_HARNESS,
             "/redirect.html": REDIRECT_HARNESS,
+            "/read.html": READ_ONLY_HARNESS,
         }.get(url.path)
     elif origin == BROKER:
         if url.path == "/post":
@@ -179,7 +201,7 @@ def _scripted_routes(route: Route) -> None:
             html = "<!doctype html><title>consent</title><p>Waiting for the user…</p>"
         elif url.path == "/redirect-back":
             # the broker answers 303; Playwright's routing does not follow a fulfilled redirect
-            back = f"{APP}/redirect.html?connection_id=con_r&status=active&keep=1"
+            back = f"{APP}/redirect.html?connection_id=con_r&status=pending&confirmation=cfm_r&keep=1"
             html = f"<!doctype html><script>location.replace({json.dumps(back)})</script>"
     elif origin == EVIL and url.path == "/post":
         html = _post_page(params, " evil")
@@ -219,13 +241,13 @@ def _outcome(page: Page) -> dict[str, Any]:
     return outcome
 
 
-def test_given_a_click_when_the_broker_posts_a_result_then_connect_resolves_with_it_and_cleans_up(
+def test_given_a_pending_result_when_posted_then_connect_confirms_it_and_resolves_with_the_connection(
     scripted: BrowserContext,
 ) -> None:
     page = _harness(
         scripted,
         {
-            "authorizeUrl": f"{BROKER}/post?status=partial&connection_id=con_1&missing={GMAIL_SEND}",
+            "authorizeUrl": f"{BROKER}/post?connection_id=con_1&confirmation=cfm_1&missing={GMAIL_SEND}",
             "brokerOrigin": BROKER,
         },
     )
@@ -239,19 +261,80 @@ def test_given_a_click_when_the_broker_posts_a_result_then_connect_resolves_with
             "status": "partial",
             "error": None,
             "missing_scopes": [GMAIL_SEND],
+            "connection": {"id": "con_1", "status": "partial", "account": {"email": "a@example.com"}},
         }
     }
+    # confirm() got the confirmation and the result without it; the resolved result drops it (spent)
+    assert page.evaluate("() => window.confirmations") == [
+        [
+            "cfm_1",
+            {
+                "type": "oauth-broker:result",
+                "connection_id": "con_1",
+                "status": "pending",
+                "error": None,
+                "missing_scopes": [GMAIL_SEND],
+            },
+        ]
+    ]
     _wait_closed(popup)
     assert page.evaluate("() => window.messageListeners") == 0
 
 
-def test_given_an_access_denied_result_when_posted_then_connect_resolves_with_the_error(
+def test_given_an_access_denied_result_when_posted_then_connect_resolves_with_the_error_without_confirming(
     scripted: BrowserContext,
 ) -> None:
     page = _harness(scripted, {"authorizeUrl": f"{BROKER}/post?error=access_denied&connection_id="})
     page.click("#go")
     result = _outcome(page)["result"]
     assert result["error"] == "access_denied" and result["connection_id"] is None
+    assert result["connection"] is None
+    assert page.evaluate("() => window.confirmations") == []
+
+
+def test_given_no_confirm_function_when_connect_is_called_then_it_rejects_at_once_without_opening_a_popup(
+    scripted: BrowserContext,
+) -> None:
+    page = _harness(scripted, {"authorizeUrl": f"{BROKER}/post", "confirmWith": "none"})
+    page.click("#go")
+    outcome = _outcome(page)
+    assert outcome["error"] == "invalid_options" and "confirm" in outcome["message"]
+    assert len(scripted.pages) == 1
+
+
+def test_given_a_confirm_that_rejects_when_the_result_arrives_then_connect_rejects_as_confirmation_failed(
+    scripted: BrowserContext,
+) -> None:
+    page = _harness(
+        scripted,
+        {"authorizeUrl": f"{BROKER}/post?connection_id=con_2&confirmation=cfm_2", "confirmWith": "fail"},
+    )
+    with scripted.expect_page() as popup_info:
+        page.click("#go")
+    outcome = _outcome(page)
+    assert outcome["error"] == "confirmation_failed" and outcome["name"] == "ConnectError"
+    assert "404" in outcome["message"]
+    assert [c[0] for c in page.evaluate("() => window.confirmations")] == ["cfm_2"]
+    _wait_closed(popup_info.value)
+    assert page.evaluate("() => window.messageListeners") == 0
+
+
+def test_given_a_result_without_a_confirmation_when_posted_then_connect_rejects_without_calling_confirm(
+    scripted: BrowserContext,
+) -> None:
+    page = _harness(scripted, {"authorizeUrl": f"{BROKER}/post?status=active&confirmation="})
+    page.click("#go")
+    assert _outcome(page)["error"] == "confirmation_failed"
+    assert page.evaluate("() => window.confirmations") == []
+
+
+def test_given_a_confirm_that_answers_another_connection_when_the_result_arrives_then_connect_rejects(
+    scripted: BrowserContext,
+) -> None:
+    page = _harness(scripted, {"authorizeUrl": f"{BROKER}/post?connection_id=con_3", "confirmWith": "other"})
+    page.click("#go")
+    outcome = _outcome(page)
+    assert outcome["error"] == "confirmation_failed" and "con_3" in outcome["message"]
 
 
 def test_given_a_message_from_another_origin_in_the_popup_when_it_arrives_then_it_is_ignored(
@@ -369,115 +452,63 @@ def test_given_the_es_module_entry_when_imported_then_connect_works_with_named_e
         "partial",
         ["gmail.send"],
     )
+    assert result["connection"]["confirmed_with"] == "cfm_test"
 
 
-def test_given_redirect_mode_when_connect_is_called_then_the_page_navigates_and_reads_the_result_back(
+def test_given_redirect_mode_when_the_browser_comes_back_then_complete_redirect_strips_the_url_and_confirms(
     scripted: BrowserContext,
 ) -> None:
     page = scripted.new_page()
     page.goto(f"{APP}/redirect.html")
     with page.expect_navigation():
         page.click("#go")
-    page.wait_for_function("() => window.parsed !== undefined")
+    assert "confirmation=cfm_r" in page.evaluate("() => window.hrefAtLoad")
+    assert _outcome(page) == {
+        "result": {
+            "type": "oauth-broker:result",
+            "connection_id": "con_r",
+            "status": "active",
+            "error": None,
+            "connection": {"id": "con_r", "status": "active"},
+        }
+    }
+    ((confirmation, result, href_while_confirming),) = page.evaluate("() => window.confirmations")
+    assert confirmation == "cfm_r" and result["status"] == "pending" and "confirmation" not in result
+    # the confirmation left the address bar (and so the history) before confirm() ran
+    assert href_while_confirming == f"{APP}/redirect.html?keep=1"
+    assert page.url == f"{APP}/redirect.html?keep=1"
+    page.go_back()
+    assert "cfm_" not in page.url
+
+
+def test_given_redirect_mode_when_the_confirmation_is_refused_then_complete_redirect_rejects_with_a_clean_url(
+    scripted: BrowserContext,
+) -> None:
+    page = scripted.new_page()
+    page.goto(f"{APP}/redirect.html?fail_confirm=1&connection_id=con_f&status=pending&confirmation=cfm_f")
+    outcome = _outcome(page)
+    assert outcome["error"] == "confirmation_failed" and "404" in outcome["message"]
+    assert page.url == f"{APP}/redirect.html?fail_confirm=1"
+
+
+def test_given_a_return_to_url_when_read_redirect_result_reads_it_then_it_gives_the_confirmation_and_strips(
+    scripted: BrowserContext,
+) -> None:
+    page = scripted.new_page()
+    page.goto(f"{APP}/read.html?connection_id=con_p&status=pending&confirmation=cfm_p&tab=2#top")
     assert page.evaluate("() => window.parsed") == {
         "type": "oauth-broker:result",
-        "connection_id": "con_r",
-        "status": "active",
+        "connection_id": "con_p",
+        "status": "pending",
         "error": None,
+        "confirmation": "cfm_p",
     }
-    assert page.url == f"{APP}/redirect.html?keep=1"
+    assert page.url == f"{APP}/read.html?tab=2#top"
+    # an explicit href is only parsed: the address bar is not touched by it
+    assert page.evaluate("() => window.given.confirmation") == "cfm_x"
 
 
 # ==== the demo page against `oauth-broker dev` =================================================
-
-
-@pytest.fixture
-def demo(browser: Browser, local_broker: Any) -> Iterator[Page]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    # Nothing but the local broker: any other request fails the test instead of leaving the machine.
-    outside: list[str] = []
-
-    def block(route: Route) -> None:
-        outside.append(route.request.url)
-        route.abort()
-
-    ctx.route(lambda url: not url.startswith(local_broker.base_url) and url != "about:blank", block)
-    page = ctx.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{local_broker.base_url}/demo/")
-    try:
-        yield page
-    finally:
-        ctx.close()
-    assert outside == [], f"the demo reached outside the local broker: {outside}"
-
-
-def _tenant() -> str:
-    return f"browser-{secrets.token_hex(4)}"
-
-
-def _sign_in(page: Page, tenant: str, user: str, *, admin: bool) -> None:
-    page.fill("#tenant", tenant)
-    page.fill("#user", user)
-    page.set_checked("#admin", admin)
-    page.click("#sign-in")
-    pw_expect(page.locator("#whoami")).to_contain_text(f"Signed in as {user}")
-    page.wait_for_function("() => document.body.dataset.ready === 'true'")
-
-
-def _register_client(page: Page, name: str = "Demo Google app") -> str:
-    page.fill("#client-name", name)
-    page.select_option("#client-provider", "google-mail")
-    page.fill("#client-id", f"demo-{secrets.token_hex(3)}.apps.googleusercontent.com")
-    page.fill("#client-secret", "demo-client-secret-value")
-    page.click("#register-client")
-    item = page.locator("#clients li").last
-    pw_expect(item).to_contain_text(name)
-    client_id = item.get_attribute("data-client-id")
-    assert client_id
-    return client_id
-
-
-def _allow_origin(page: Page, base_url: str) -> None:
-    page.click("#allow-origin")
-    pw_expect(page.locator("#origin-status")).to_have_text(f"{base_url} is allowed.")
-
-
-def _choose_scopes(page: Page, scopes: list[str]) -> None:
-    page.select_option("#provider", "google-mail")
-    page.click("#scopes-none")
-    for scope in scopes:
-        page.check(f'#scope-list input[name="scope"][value="{scope}"]')
-
-
-def _authorize(
-    page: Page, consent: str, *, untick: tuple[str, ...] = (), button: str = "#save-authorize"
-) -> None:
-    """Clicks the button, then acts on the fake Google's consent page in the popup."""
-    with page.expect_popup() as popup_info:
-        page.click(button)
-    popup = popup_info.value
-    popup.wait_for_selector("#consent-form")
-    for scope in untick:
-        popup.uncheck(f'input[name="scope"][value="{scope}"]')
-    with popup.expect_event("close"):
-        popup.click(consent)
-
-
-def _api_connections(base_url: str, tenant: str) -> list[dict[str, Any]]:
-    token = devidp.mint(tenant, f"admin@{tenant}", admin=True)
-    resp = httpx.get(f"{base_url}/v1/connections", headers={"Authorization": f"Bearer {token}"})
-    assert resp.status_code == 200, resp.text
-    data: list[dict[str, Any]] = resp.json()["data"]
-    return data
-
-
-def _screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def _update_readme_screenshot(shot: Path) -> None:
@@ -488,76 +519,70 @@ def _update_readme_screenshot(shot: Path) -> None:
         shutil.copyfile(shot, target)
 
 
-def _admin_ready(page: Page, base_url: str) -> str:
-    tenant = _tenant()
-    _sign_in(page, tenant, f"admin@{tenant}", admin=True)
-    _register_client(page)
-    _allow_origin(page, base_url)
-    return tenant
-
-
 def test_given_the_demo_when_an_admin_consents_to_every_scope_then_the_connection_is_listed_active(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _admin_ready(demo, local_broker.base_url)
+    tenant = admin_ready(demo, local_broker.base_url)
     pw_expect(demo.locator("#clients li input").last).to_have_value(
         f"{local_broker.base_url}/v1/oauth/callback"
     )
-    _choose_scopes(demo, [GMAIL_READONLY, GMAIL_SEND])
+    choose_scopes(demo, [GMAIL_READONLY, GMAIL_SEND])
     demo.fill("#connection-name", "Work Gmail")
     demo.select_option("#prompt", "consent")
 
-    _authorize(demo, "#allow")
+    authorize(demo, "#allow")
 
     row = demo.locator("#connections tbody tr")
     pw_expect(row).to_have_count(1)
     pw_expect(row.locator(".status")).to_have_text("active")
     pw_expect(row.locator(".granted")).to_contain_text("gmail.send")
     pw_expect(row.locator(".missing")).to_have_text("—")
-    pw_expect(demo.locator("#result")).to_contain_text("active")
-    (conn,) = _api_connections(local_broker.base_url, tenant)
+    pw_expect(demo.locator("#result")).to_have_text(
+        f"Connected and confirmed alice@example.com ({row.get_attribute('data-connection-id')}): active"
+    )
+    (conn,) = api_connections(local_broker.base_url, tenant)
     assert conn["status"] == "active" and conn["name"] == "Work Gmail"
     assert {GMAIL_READONLY, GMAIL_SEND} <= set(conn["scopes_granted"])
     assert row.get_attribute("data-connection-id") == conn["id"]
-    shot = _screenshot(demo, "demo-active")
+    shot = screenshot(demo, "demo-active")
     _update_readme_screenshot(shot)
 
 
 def test_given_the_consent_page_when_the_user_unticks_a_scope_then_the_connection_is_partial_with_it_missing(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _admin_ready(demo, local_broker.base_url)
-    _choose_scopes(demo, [GMAIL_READONLY, GMAIL_SEND])
+    tenant = admin_ready(demo, local_broker.base_url)
+    choose_scopes(demo, [GMAIL_READONLY, GMAIL_SEND])
 
-    _authorize(demo, "#allow", untick=(GMAIL_SEND,))
+    authorize(demo, "#allow", untick=(GMAIL_SEND,))
 
     row = demo.locator("#connections tbody tr")
     pw_expect(row.locator(".status")).to_have_text("partial")
     pw_expect(row.locator(".missing")).to_have_text("gmail.send")
     pw_expect(demo.locator("#result")).to_contain_text("missing gmail.send")
-    (conn,) = _api_connections(local_broker.base_url, tenant)
+    (conn,) = api_connections(local_broker.base_url, tenant)
     assert conn["status"] == "partial"
     assert GMAIL_SEND not in conn["scopes_granted"] and GMAIL_READONLY in conn["scopes_granted"]
-    _screenshot(demo, "demo-partial")
+    screenshot(demo, "demo-partial")
 
 
 def test_given_a_partial_connection_when_reauthorized_with_every_scope_then_it_keeps_its_id_and_is_active(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _admin_ready(demo, local_broker.base_url)
-    _choose_scopes(demo, [GMAIL_READONLY, GMAIL_SEND])
-    _authorize(demo, "#allow", untick=(GMAIL_SEND,))
+    tenant = admin_ready(demo, local_broker.base_url)
+    choose_scopes(demo, [GMAIL_READONLY, GMAIL_SEND])
+    authorize(demo, "#allow", untick=(GMAIL_SEND,))
     row = demo.locator("#connections tbody tr")
     pw_expect(row.locator(".status")).to_have_text("partial")
     connection_id = row.get_attribute("data-connection-id")
 
     demo.select_option("#prompt", "consent")
-    _authorize(
+    authorize(
         demo, "#allow", button=f'button[data-action="reauthorize"][data-connection-id="{connection_id}"]'
     )
 
     pw_expect(row.locator(".status")).to_have_text("active")
-    (conn,) = _api_connections(local_broker.base_url, tenant)
+    (conn,) = api_connections(local_broker.base_url, tenant)
     assert conn["id"] == connection_id and conn["status"] == "active"
     assert GMAIL_SEND in conn["scopes_granted"]
 
@@ -565,8 +590,8 @@ def test_given_a_partial_connection_when_reauthorized_with_every_scope_then_it_k
 def test_given_save_and_authorize_when_clicked_then_the_popup_is_open_before_the_session_is_requested(
     demo: Page, local_broker: Any
 ) -> None:
-    _admin_ready(demo, local_broker.base_url)
-    _choose_scopes(demo, [GMAIL_READONLY])
+    admin_ready(demo, local_broker.base_url)
+    choose_scopes(demo, [GMAIL_READONLY])
     pages_when_requested: list[int] = []
 
     def count_pages(route: Route) -> None:
@@ -588,31 +613,37 @@ def test_given_save_and_authorize_when_clicked_then_the_popup_is_open_before_the
 def test_given_the_consent_page_when_the_user_cancels_then_the_demo_shows_access_denied_and_no_connection(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _admin_ready(demo, local_broker.base_url)
-    _choose_scopes(demo, [GMAIL_READONLY])
+    tenant = admin_ready(demo, local_broker.base_url)
+    choose_scopes(demo, [GMAIL_READONLY])
 
-    _authorize(demo, "#cancel")
+    authorize(demo, "#cancel")
 
     pw_expect(demo.locator("#result")).to_have_text("Authorization failed: access_denied")
     pw_expect(demo.locator("#no-connections")).to_be_visible()
-    assert _api_connections(local_broker.base_url, tenant) == []
-    _screenshot(demo, "demo-access-denied")
+    assert api_connections(local_broker.base_url, tenant) == []
+    screenshot(demo, "demo-access-denied")
 
 
 def test_given_redirect_mode_when_the_user_consents_then_the_demo_shows_the_result_from_its_url(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _admin_ready(demo, local_broker.base_url)
-    _choose_scopes(demo, [GMAIL_READONLY])
+    tenant = admin_ready(demo, local_broker.base_url)
+    choose_scopes(demo, [GMAIL_READONLY])
     demo.select_option("#mode", "redirect")
 
     demo.click("#save-authorize")
     demo.wait_for_selector("#consent-form")
-    demo.click("#allow")
+    with demo.expect_response(lambda r: r.url.endswith(CONFIRM_PATH)) as confirmed:
+        demo.click("#allow")
 
+    assert confirmed.value.status == 200, confirmed.value.text()
+    # the confirmation came in the URL and left the address bar before the confirm call
+    assert str(confirmed.value.request.post_data_json["confirmation"]).startswith("cfm_")
+    assert demo.evaluate("() => location.href") == f"{local_broker.base_url}/demo/"
     demo.wait_for_url(f"{local_broker.base_url}/demo/")
+    pw_expect(demo.locator("#result")).to_contain_text("Connected and confirmed")
     pw_expect(demo.locator("#result")).to_contain_text("active")
-    (conn,) = _api_connections(local_broker.base_url, tenant)
+    (conn,) = api_connections(local_broker.base_url, tenant)
     assert conn["status"] == "active"
     pw_expect(demo.locator(f'#connections tr[data-connection-id="{conn["id"]}"] .status')).to_have_text(
         "active"
@@ -622,9 +653,9 @@ def test_given_redirect_mode_when_the_user_consents_then_the_demo_shows_the_resu
 def test_given_a_connection_when_it_is_deleted_from_the_demo_then_it_disappears_from_the_page_and_the_api(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _admin_ready(demo, local_broker.base_url)
-    _choose_scopes(demo, [GMAIL_READONLY])
-    _authorize(demo, "#allow")
+    tenant = admin_ready(demo, local_broker.base_url)
+    choose_scopes(demo, [GMAIL_READONLY])
+    authorize(demo, "#allow")
     row = demo.locator("#connections tbody tr")
     pw_expect(row.locator(".status")).to_have_text("active")
 
@@ -632,33 +663,39 @@ def test_given_a_connection_when_it_is_deleted_from_the_demo_then_it_disappears_
 
     pw_expect(row).to_have_count(0)
     pw_expect(demo.locator("#error")).to_be_hidden()
-    assert _api_connections(local_broker.base_url, tenant) == []
+    assert api_connections(local_broker.base_url, tenant) == []
 
 
 def test_given_a_non_admin_user_when_signed_in_then_the_admin_section_is_hidden_and_their_connect_works(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _admin_ready(demo, local_broker.base_url)
+    tenant = admin_ready(demo, local_broker.base_url)
     demo.click("#sign-out")
-    _sign_in(demo, tenant, "alice", admin=False)
+    sign_in(demo, tenant, "alice", admin=False)
     pw_expect(demo.locator("#admin-section")).to_be_hidden()
-    _choose_scopes(demo, [GMAIL_READONLY])
+    choose_scopes(demo, [GMAIL_READONLY])
 
-    _authorize(demo, "#allow")
+    authorize(demo, "#allow")
 
     pw_expect(demo.locator("#connections tbody tr .status")).to_have_text("active")
-    (conn,) = _api_connections(local_broker.base_url, tenant)
+    (conn,) = api_connections(local_broker.base_url, tenant)
     assert conn["owner"] == "alice" and conn["status"] == "active"
+    # confirmed by its creator, the connection is usable
+    profile = httpx.get(
+        f"{local_broker.base_url}/v1/connections/{conn['id']}/proxy/gmail/v1/users/me/profile",
+        headers=bearer(tenant, "alice"),
+    )
+    assert profile.status_code == 200, profile.text
 
 
 def test_given_markup_in_a_client_name_when_listed_then_the_demo_shows_it_as_text(
     demo: Page, local_broker: Any
 ) -> None:
-    tenant = _tenant()
-    _sign_in(demo, tenant, f"admin@{tenant}", admin=True)
+    tenant = new_tenant()
+    sign_in(demo, tenant, f"admin@{tenant}", admin=True)
     name = '<img src=x onerror="window.pwned=1">'
 
-    _register_client(demo, name=name)
+    register_client(demo, name=name)
 
     pw_expect(demo.locator("#clients li strong").last).to_have_text(name)
     assert demo.locator("#clients img").count() == 0

@@ -11,19 +11,28 @@
  * itself, or a promise / function for it while your backend creates the connect session: the
  * popup opens at once on about:blank and is sent to the URL when it arrives.
  *
- * The promise resolves with the broker callback's message
- *   {type: "oauth-broker:result", connection_id, status, error, missing_scopes?}
- * (an `error` such as "access_denied" is a result, not a rejection), and rejects with a
- * ConnectError whose `code` is one of: popup_blocked, popup_closed, timeout, aborted, superseded,
- * invalid_authorize_url, authorize_url_failed, invalid_options.
+ * Confirmation: whoever opens an authorize URL consents with their own account, so the broker
+ * keeps what the callback obtained pending until the user who created the session confirms it.
+ * The callback's message carries {status: "pending", confirmation: "cfm_…"}; connect() hands the
+ * confirmation to the app's `confirm(confirmation)` (required: it asks the app's backend, as the
+ * signed-in user, to call POST /v1/connect-sessions/confirm, or calls it directly with the user's
+ * JWT, and resolves with the confirmed connection), and resolves with
+ *   {type: "oauth-broker:result", connection_id, status, error, missing_scopes?, connection}
+ * where `status` and `connection` are the confirmed connection's (an `error` such as
+ * "access_denied" is a result, not a rejection: then `connection` is null and confirm() is not
+ * called). It rejects with a ConnectError whose `code` is one of: popup_blocked, popup_closed,
+ * timeout, aborted, superseded, invalid_authorize_url, authorize_url_failed, invalid_options,
+ * confirmation_failed.
  *
  * Only a message whose origin is exactly `brokerOrigin` and whose source is the popup this
  * call opened is accepted; everything else is ignored. Listeners and timers are removed when
- * the promise settles.
+ * the result arrives (or the promise settles otherwise).
  *
  * Redirect mode ({mode: "redirect"}) navigates this window to the authorize URL; the broker
- * sends the browser back to the session's return_to with ?connection_id=&status= (or ?error=),
- * which readRedirectResult() parses.
+ * sends the browser back to the session's return_to with
+ * ?connection_id=&status=pending&confirmation= (or ?error=). On that page, completeRedirect({confirm})
+ * reads the result, removes it from the address bar and confirms it, like connect() does;
+ * readRedirectResult() only reads it (and removes it from the address bar too).
  *
  * Written without import/export statements so that one file works as a classic script and as
  * a module; connect.esm.js re-exports it with named exports.
@@ -39,7 +48,7 @@
   var CLOSED_POLL_MS = 250;
   /** After the popup is seen closed, how long a result already posted may still take to arrive. */
   var CLOSED_GRACE_MS = 750;
-  var RESULT_PARAMS = ["connection_id", "status", "error", "missing_scopes"];
+  var RESULT_PARAMS = ["connection_id", "status", "error", "missing_scopes", "confirmation"];
   /**
    * The pending flow of each popup name. window.open() with the same name reuses the window, so
    * a new flow supersedes the old one (which would otherwise accept the new flow's result).
@@ -48,16 +57,44 @@
   var pending = Object.create(null);
 
   /**
-   * @typedef {"active" | "partial" | "needs_reauth" | "revoked"} ConnectionStatus
+   * @typedef {"pending" | "active" | "partial" | "needs_reauth" | "revoked"} ConnectionStatus
    */
 
   /**
+   * The broker callback's result, type-checked (what readRedirectResult() returns).
    * @typedef {Object} ConnectResult
    * @property {"oauth-broker:result"} type
    * @property {string | null} connection_id  the connection created or re-authorized (null on error)
-   * @property {ConnectionStatus | string | null} status  "partial" when some requested scopes were not granted
+   * @property {ConnectionStatus | string | null} status  "pending" until confirmed
    * @property {string | null} error  an OAuth error code such as "access_denied", else null
-   * @property {string[]} [missing_scopes]  the requested scopes the user did not grant (status "partial")
+   * @property {string[]} [missing_scopes]  the requested scopes the user did not grant
+   * @property {string} [confirmation]  single-use, 10 minutes: pass it to confirm(); a secret, never
+   *   log, store or share it
+   */
+
+  /**
+   * The connection as the broker returns it (GET /v1/connections/{id}).
+   * @typedef {{id: string, status: ConnectionStatus | string} & Record<string, unknown>} Connection
+   */
+
+  /**
+   * What connect() and completeRedirect() resolve with: the result without its (spent)
+   * confirmation, `status` the confirmed connection's, and the confirmed connection itself (null
+   * when the result is an error).
+   * @typedef {Object} ConfirmedResult
+   * @property {"oauth-broker:result"} type
+   * @property {string | null} connection_id
+   * @property {ConnectionStatus | string | null} status  "active" or "partial" once confirmed
+   * @property {string | null} error
+   * @property {string[]} [missing_scopes]
+   * @property {Connection | null} connection
+   */
+
+  /**
+   * The app's confirm step: asks its backend (as the signed-in user) to call
+   * POST /v1/connect-sessions/confirm {confirmation}, or calls it with the user's JWT, and resolves
+   * with the connection it answers.
+   * @typedef {(confirmation: string, result: ConnectResult) => (Connection | Promise<Connection>)} ConfirmFunction
    */
 
   /**
@@ -76,6 +113,8 @@
    * @property {number} [timeoutMs]  popup mode: give up (and close the popup) after this long;
    *   default 10 minutes
    * @property {AbortSignal} [signal]  popup mode: abort (and close the popup)
+   * @property {ConfirmFunction} [confirm]  popup mode: required; confirms the pending result as
+   *   the signed-in user (redirect mode: pass it to completeRedirect() on the return_to page)
    */
 
   /** The error a connect() promise rejects with; `code` is a stable machine code. */
@@ -198,7 +237,87 @@
     } else if (typeof missing === "string" && missing !== "") {
       result.missing_scopes = missing.split(/[\s,]+/).filter(Boolean);
     }
+    var confirmation = str(data.confirmation);
+    if (confirmation !== null) result.confirmation = confirmation;
     return result;
+  }
+
+  /**
+   * @param {unknown} confirm
+   * @returns {ConnectError | null}
+   */
+  function checkConfirm(confirm) {
+    if (typeof confirm === "function") return null;
+    return new ConnectError(
+      "invalid_options",
+      "confirm is required: a function(confirmation) that asks your backend, as the signed-in user, " +
+        "to call POST /v1/connect-sessions/confirm and resolves with the connection"
+    );
+  }
+
+  /**
+   * The confirm step shared by popup and redirect mode: an error result resolves as it is; a
+   * pending result is confirmed with `confirm` and resolves with the confirmed connection.
+   * @param {ConnectResult} result
+   * @param {ConfirmFunction} confirm
+   * @returns {Promise<ConfirmedResult>}
+   */
+  function confirmResult(result, confirm) {
+    /** @type {ConfirmedResult} */
+    var out = {
+      type: RESULT_TYPE,
+      connection_id: result.connection_id,
+      status: result.status,
+      error: result.error,
+      connection: null,
+    };
+    if (result.missing_scopes) out.missing_scopes = result.missing_scopes;
+    if (result.error) return Promise.resolve(out);
+    var confirmation = result.confirmation;
+    if (!confirmation) {
+      return Promise.reject(
+        new ConnectError("confirmation_failed", "the broker's result carries no confirmation, so it cannot be confirmed")
+      );
+    }
+    /** @type {ConnectResult} */
+    var withoutSecret = {
+      type: RESULT_TYPE,
+      connection_id: result.connection_id,
+      status: result.status,
+      error: result.error,
+    };
+    if (result.missing_scopes) withoutSecret.missing_scopes = result.missing_scopes;
+    return new Promise(function (resolve) {
+      resolve(confirm(confirmation, withoutSecret));
+    }).then(
+      function (value) {
+        var connection = /** @type {Connection | null} */ (value && typeof value === "object" ? value : null);
+        if (!connection || typeof connection.id !== "string" || typeof connection.status !== "string") {
+          throw new ConnectError(
+            "confirmation_failed",
+            "confirm() must resolve with the confirmed connection (the broker's JSON, with id and status)"
+          );
+        }
+        if (result.connection_id && connection.id !== result.connection_id) {
+          throw new ConnectError(
+            "confirmation_failed",
+            "confirm() resolved with another connection than the result's " + result.connection_id
+          );
+        }
+        out.connection = connection;
+        out.connection_id = connection.id;
+        out.status = connection.status;
+        return out;
+      },
+      function (err) {
+        if (err instanceof ConnectError) throw err;
+        throw new ConnectError(
+          "confirmation_failed",
+          "the connection could not be confirmed: " + (err && err.message ? err.message : String(err)),
+          err
+        );
+      }
+    );
   }
 
   /**
@@ -220,13 +339,14 @@
   }
 
   /**
-   * Opens the broker's authorize URL and resolves with the connect result.
+   * Opens the broker's authorize URL and resolves with the confirmed result.
    *
    * Popup mode: call it synchronously from a click (or key) handler. Redirect mode: navigates
-   * this window away; the returned promise resolves once the navigation has been started.
+   * this window away; the returned promise resolves (with undefined) once the navigation has been
+   * started, and completeRedirect() finishes the flow on the return_to page.
    *
    * @param {ConnectOptions} options
-   * @returns {Promise<ConnectResult>}
+   * @returns {Promise<ConfirmedResult>}
    */
   function connect(options) {
     var opts = options || /** @type {ConnectOptions} */ ({});
@@ -240,6 +360,11 @@
     if (opts.authorizeUrl === undefined || opts.authorizeUrl === null || opts.authorizeUrl === "") {
       return Promise.reject(new ConnectError("invalid_options", "authorizeUrl is required"));
     }
+    var confirmError = checkConfirm(opts.confirm);
+    if (confirmError) {
+      return Promise.reject(confirmError);
+    }
+    var confirm = /** @type {ConfirmFunction} */ (opts.confirm);
     var direct = typeof opts.authorizeUrl === "string" || opts.authorizeUrl instanceof URL;
     var brokerOrigin;
     var firstUrl = "about:blank";
@@ -278,7 +403,8 @@
       );
     }
 
-    return new Promise(function (resolve, reject) {
+    /** @type {Promise<ConnectResult>} */
+    var received = new Promise(function (resolve, reject) {
       var settled = false;
       /** @type {ReturnType<typeof setInterval> | undefined} */
       var pollTimer;
@@ -370,6 +496,9 @@
         );
       }
     });
+    return received.then(function (result) {
+      return confirmResult(result, confirm);
+    });
   }
 
   /**
@@ -388,39 +517,77 @@
   }
 
   /**
-   * Redirect mode: the result the broker appended to return_to, or null when the URL has none.
+   * Redirect mode: the result the broker appended to return_to (with its `confirmation`), or null
+   * when the URL has none. Reading the current location (no `href`) also removes the result from
+   * the address bar (history.replaceState), so that the confirmation is not left in the history
+   * or in a link the user copies.
    * @param {string | URL} [href]  default: the current location
    * @returns {ConnectResult | null}
    */
   function readRedirectResult(href) {
-    var url = new URL(String(href === undefined ? root.location.href : href));
+    var current = href === undefined;
+    var url = new URL(String(current ? root.location.href : href));
     var params = url.searchParams;
-    if (!params.has("connection_id") && !params.has("error") && !params.has("status")) {
-      return null;
-    }
+    var found = RESULT_PARAMS.some(function (name) {
+      return params.has(name);
+    });
+    if (!found) return null;
     /** @type {Record<string, unknown>} */
     var data = {};
     RESULT_PARAMS.forEach(function (name) {
       if (params.has(name)) data[name] = params.get(name);
     });
+    if (current) clearRedirectResult();
     return normalizeResult(data);
   }
 
   /**
-   * Redirect mode: removes the result's query parameters from the address bar (history.replaceState).
+   * Redirect mode: removes the result's query parameters (confirmation included) from the
+   * address bar (history.replaceState). readRedirectResult() and completeRedirect() call it.
    */
   function clearRedirectResult() {
     var url = new URL(root.location.href);
+    var found = false;
     RESULT_PARAMS.forEach(function (name) {
+      if (url.searchParams.has(name)) found = true;
       url.searchParams.delete(name);
     });
-    root.history.replaceState(root.history.state, "", url.pathname + url.search + url.hash);
+    if (found) root.history.replaceState(root.history.state, "", url.pathname + url.search + url.hash);
+  }
+
+  /**
+   * @typedef {Object} CompleteRedirectOptions
+   * @property {ConfirmFunction} confirm  as connect()'s
+   * @property {string | URL} [href]  default: the current location (then the result is removed
+   *   from the address bar)
+   */
+
+  /**
+   * Redirect mode, on the return_to page: reads the broker's result, removes it from the address
+   * bar and confirms it like connect() does. Resolves with null when the URL carries no result.
+   * @param {CompleteRedirectOptions} options
+   * @returns {Promise<ConfirmedResult | null>}
+   */
+  function completeRedirect(options) {
+    var opts = options || /** @type {CompleteRedirectOptions} */ ({});
+    var confirmError = checkConfirm(opts.confirm);
+    var result;
+    try {
+      // read (and strip) first, even when the options are wrong: the confirmation must not stay
+      result = readRedirectResult(opts.href);
+    } catch (err) {
+      return Promise.reject(new ConnectError("invalid_options", "href is not a URL", err));
+    }
+    if (confirmError) return Promise.reject(confirmError);
+    if (!result) return Promise.resolve(null);
+    return confirmResult(result, opts.confirm);
   }
 
   var api = Object.freeze({
     connect: connect,
     readRedirectResult: readRedirectResult,
     clearRedirectResult: clearRedirectResult,
+    completeRedirect: completeRedirect,
     ConnectError: ConnectError,
     RESULT_TYPE: RESULT_TYPE,
   });

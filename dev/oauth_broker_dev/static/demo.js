@@ -1,8 +1,8 @@
 // The demo page of `make dev`: sign in with a dev token, register an OAuth client, connect an
-// account with connect.js, list / re-authorize / delete connections. Talks only to the broker's
-// public API (same origin). Every piece of data goes into the page through textContent or
-// attributes, never innerHTML.
-import { connect, readRedirectResult, clearRedirectResult, ConnectError } from "./connect.esm.js";
+// account with connect.js (and confirm the result as the signed-in user), list / re-authorize /
+// delete connections. Talks only to the broker's public API (same origin). Every piece of data
+// goes into the page through textContent or attributes, never innerHTML.
+import { connect, completeRedirect, ConnectError } from "./connect.esm.js";
 
 const STORAGE_KEY = "oauth-broker-demo.session";
 const SENSITIVITY_LABELS = {
@@ -454,7 +454,19 @@ function renderConnections() {
 
 // ---- the connect flow ------------------------------------------------------------------------
 
-/** @param {import("./connect.esm.js").ConnectResult | any} result */
+/**
+ * connect.js's confirm step, done the way an app's backend would, but directly: the signed-in
+ * user's own token calls POST /v1/connect-sessions/confirm. Only the user who created the connect
+ * session can confirm what the callback obtained; anyone else gets 404 (and the result is gone).
+ * @param {string} confirmation
+ * @returns {Promise<any>} the confirmed connection
+ */
+function confirmAsSignedInUser(confirmation) {
+  if (!state.session) return Promise.reject(new Error("sign in to confirm the connection"));
+  return api("POST", "/v1/connect-sessions/confirm", { confirmation });
+}
+
+/** @param {import("./connect.esm.js").ConfirmedResult | any} result */
 function showResult(result) {
   const box = $("result");
   box.className = "result";
@@ -463,16 +475,28 @@ function showResult(result) {
     box.textContent = `Authorization failed: ${result.error}`;
     return;
   }
+  const conn = result.connection || state.connections.find((c) => c.id === result.connection_id);
+  const who = conn?.account?.email ? `${conn.account.email} (${result.connection_id})` : result.connection_id;
   const missing = result.missing_scopes || [];
   if (result.status === "partial") {
     box.classList.add("warn");
-    const conn = state.connections.find((c) => c.id === result.connection_id);
     const names = missing.map((s) => (conn ? shortName(conn.provider, s) : s));
-    box.textContent = `Connected ${result.connection_id}: partial${names.length ? `, missing ${names.join(", ")}` : ""}`;
+    box.textContent = `Connected and confirmed ${who}: partial${names.length ? `, missing ${names.join(", ")}` : ""}`;
     return;
   }
   box.classList.add("ok");
-  box.textContent = `Connected ${result.connection_id}: ${result.status}`;
+  box.textContent = `Connected and confirmed ${who}: ${result.status}`;
+}
+
+/** A connect flow that failed (popup closed, confirmation refused, ...). @param {unknown} err */
+function showFlowError(err) {
+  const box = $("result");
+  box.className = "result bad";
+  box.textContent =
+    err instanceof ConnectError && err.code === "confirmation_failed"
+      ? "Not connected: the broker refused to confirm this result for you (only the user who started the flow can)."
+      : describeError(err);
+  showError(err);
 }
 
 /**
@@ -493,7 +517,7 @@ function authorize(session, button) {
   // The result comes from the broker's callback: the origin of the client's callback URL.
   const client = state.clients.find((c) => c.id === session.oauth_client_id);
   const brokerOrigin = client?.callback_url ? new URL(client.callback_url).origin : window.location.origin;
-  const flow = connect({ authorizeUrl, brokerOrigin, mode });
+  const flow = connect({ authorizeUrl, brokerOrigin, mode, confirm: confirmAsSignedInUser });
   const box = $("result");
   box.className = "result";
   box.textContent = mode === "popup" ? "Waiting for the popup…" : "Redirecting…";
@@ -504,10 +528,10 @@ function authorize(session, button) {
       await loadConnections().catch(showError);
       showResult(result);
     })
-    .catch((err) => {
-      box.className = "result bad";
-      box.textContent = describeError(err);
-      showError(err);
+    .catch(async (err) => {
+      showFlowError(err);
+      // a refused confirmation may have discarded a pending connection: show the list as it is
+      if (err instanceof ConnectError && err.code === "confirmation_failed") await loadConnections().catch(() => {});
     })
     .finally(() => {
       if (button) button.disabled = false;
@@ -572,6 +596,12 @@ function onConnectionsClick(event) {
 
 function renderSignedIn() {
   const s = state.session;
+  if (s) {
+    // a restored session (after a reload or a redirect back) shows who is signed in
+    $("tenant").value = s.tenant;
+    $("user").value = s.user;
+    $("admin").checked = !!s.admin;
+  }
   $("whoami").textContent = s ? `Signed in as ${s.user} (tenant ${s.tenant}${s.admin ? ", admin" : ""})` : "Not signed in";
   $("sign-out").hidden = !s;
   $("admin-section").hidden = !(s && s.admin);
@@ -657,17 +687,28 @@ function init() {
   $("connections").addEventListener("click", onConnectionsClick);
   $("refresh-connections").addEventListener("click", () => busy($("refresh-connections"), loadConnections));
 
-  const redirected = readRedirectResult();
   state.session = restoreSession();
   renderSignedIn();
-  const ready = state.session ? afterSignIn() : Promise.resolve();
-  ready.then(() => {
-    if (redirected) {
-      clearRedirectResult();
-      showResult(redirected);
-    }
-    document.body.dataset.ready = "true";
-  });
+  document.body.dataset.ready = "false";
+  // Redirect mode: completeRedirect() takes the result (and its confirmation) out of the address
+  // bar at once, then confirms it as the signed-in user, before the page loads its lists.
+  /** @type {{result: any, error: unknown}} */
+  const redirected = { result: null, error: null };
+  const confirmed = completeRedirect({ confirm: confirmAsSignedInUser }).then(
+    (result) => {
+      redirected.result = result;
+    },
+    (err) => {
+      redirected.error = err;
+    },
+  );
+  confirmed
+    .then(() => (state.session ? afterSignIn() : undefined))
+    .then(() => {
+      if (redirected.error) showFlowError(redirected.error);
+      else if (redirected.result) showResult(redirected.result);
+      document.body.dataset.ready = "true";
+    });
 }
 
 init();

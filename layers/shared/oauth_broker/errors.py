@@ -55,6 +55,18 @@ class NeedsReauth(BrokerError):
     status, code, title = 409, "needs_reauth", "Connection needs re-authorization"
 
 
+class ConfirmationRequired(BrokerError):
+    """A connection whose connect flow has not been confirmed by the user who started it."""
+
+    status, code, title = 409, "confirmation_required", "Connection awaits confirmation"
+
+
+class ApiKeyRevoked(Forbidden):
+    """An API key deleted since the authorizer's (cached) decision, refused on an admin write."""
+
+    code, title = "api_key_revoked", "API key revoked"
+
+
 class ProviderDisabled(BrokerError):
     status, code, title = 403, "provider_disabled", "Provider disabled"
 

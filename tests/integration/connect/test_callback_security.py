@@ -1,5 +1,6 @@
 """The callback refuses what it must: replayed, unknown, expired or tampered states (400, nothing
-written), an `iss` of another issuer (RFC 9207), and ID tokens that fail verification."""
+written), an `iss` that is not the provider's or missing where the provider always sends it
+(RFC 9207: 400, no code exchange, nothing written), and ID tokens that fail verification."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ from joserfc.jwk import RSAKey
 from brokertest.connect import (
     RETURN_TO,
     callback,
+    create_oauth_client,
     create_session,
     posted_message,
     provider_redirect,
     rewrite_token_responses,
     run_flow,
 )
+from brokertest.custom_idp import IDP_BASE, custom_oauth2, custom_oidc, mount_idp
+from brokertest.google import GOOGLE_BASE
 from oauth_broker.connect.authorize import state_store
 from oauth_broker.crypto.state_box import state_hash
 from oauth_broker.store.sessions import OAuthStateStore
 from oauth_broker.timeutil import now_epoch
+from oauth_broker_dev.fake_google import FakeGoogle
 
 
 def with_param(url: str, name: str, value: str | None) -> str:
@@ -69,7 +74,7 @@ def test_given_a_completed_flow_when_the_callback_is_replayed_then_400_and_nothi
     assert_refused_page(replay)
     assert cw.connection_items() == items_before
     assert cw.fake.token_requests["authorization_code"] == exchanges
-    assert cw.event_types() == ["connection.created"]
+    assert cw.event_types() == []  # the held result is announced when confirmed, not here
 
 
 def test_given_an_unknown_state_when_the_callback_is_called_then_400_and_nothing_is_written(cw):
@@ -132,21 +137,111 @@ def test_given_a_state_when_stored_then_neither_it_nor_the_verifier_nor_the_nonc
 # -- issuer (RFC 9207) -------------------------------------------------------------------------
 
 
+def assert_refused_before_the_exchange(cw, resp, error: str, *, fake=None) -> None:
+    """A 400 result page naming `error`; no code exchange, no connection, no event."""
+    fake = fake or cw.fake
+    assert resp.status_code == 400
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    message, _ = posted_message(resp.get_data(as_text=True))
+    assert message["error"] == error and message["connection_id"] is None
+    assert fake.requests_to("token") == [] and fake.token_requests["authorization_code"] == 0
+    assert_nothing_written(cw)
+
+
 def test_given_an_iss_of_another_issuer_when_the_callback_is_called_then_it_fails_and_writes_nothing(
     cw,
 ):
     back = consented(cw, return_to=RETURN_TO)
     resp = callback(cw.world, with_param(back, "iss", "https://evil.example"))
-    message, _ = posted_message(resp.get_data(as_text=True))
-    assert message["error"] == "issuer_mismatch" and message["connection_id"] is None
-    assert_nothing_written(cw)
-    assert cw.fake.token_requests["authorization_code"] == 0
+    assert_refused_before_the_exchange(cw, resp, "issuer_mismatch")
 
 
-def test_given_no_iss_when_the_callback_is_called_then_the_flow_still_completes(cw):
+def test_given_googles_issuer_spelled_differently_when_the_callback_is_called_then_it_is_a_mismatch(cw):
     back = consented(cw, return_to=RETURN_TO)
-    message, _ = posted_message(callback(cw.world, with_param(back, "iss", None)).get_data(as_text=True))
-    assert message["status"] == "active"
+    resp = callback(cw.world, with_param(back, "iss", GOOGLE_BASE + "/"))
+    assert_refused_before_the_exchange(cw, resp, "issuer_mismatch")
+
+
+def test_given_google_which_always_sends_iss_when_a_callback_comes_without_it_then_it_is_refused(cw):
+    back = consented(cw, return_to=RETURN_TO)
+    assert param(back, "iss") == GOOGLE_BASE  # the fake, like Google, sends it
+    resp = callback(cw.world, with_param(back, "iss", None))
+    assert_refused_before_the_exchange(cw, resp, "issuer_missing")
+    assert "did not say which provider sent it" in resp.get_data(as_text=True)
+
+
+def test_given_an_error_response_without_iss_when_the_callback_is_called_then_it_is_refused_as_missing(cw):
+    session = create_session(cw.world, cw.ocl, return_to=RETURN_TO)
+    back = cw.fake.complete_consent(provider_redirect(cw.world, session["authorize_url"]), allow=False)
+    assert param(back, "error") == "access_denied"
+    resp = callback(cw.world, with_param(back, "iss", None))
+    assert_refused_before_the_exchange(cw, resp, "issuer_missing")
+
+
+def test_given_a_redirect_mode_session_when_iss_is_missing_then_the_app_gets_the_error_and_nothing_is_written(
+    cw,
+):
+    back = consented(cw, return_to=RETURN_TO, mode="redirect")
+    resp = callback(cw.world, with_param(back, "iss", None))
+    assert resp.status_code == 303
+    result = dict(parse_qsl(urlsplit(resp.headers["Location"]).query))
+    assert result["error"] == "issuer_missing"
+    assert "connection_id" not in result and "confirmation" not in result
+    assert cw.fake.token_requests["authorization_code"] == 0
+    assert_nothing_written(cw)
+
+
+def test_given_a_refused_iss_when_the_same_state_is_used_again_with_the_right_iss_then_it_is_spent(cw):
+    back = consented(cw, return_to=RETURN_TO)
+    assert callback(cw.world, with_param(back, "iss", "https://evil.example")).status_code == 400
+    assert_refused_page(callback(cw.world, back))  # the state was consumed by the refused attempt
+    assert cw.fake.token_requests["authorization_code"] == 0
+    assert_nothing_written(cw)
+
+
+def custom_provider(cw, body: dict) -> tuple[FakeGoogle, str]:
+    """A custom provider on a second fake IdP, with an OAuth client: (the IdP, the client's id)."""
+    idp = mount_idp(cw.world)
+    token = cw.world.token("acme", "root", admin=True)
+    resp = cw.world.request("POST", "/v1/providers", token=token, json_body=body)
+    assert resp.status_code == 201, resp.json
+    return idp, create_oauth_client(cw.world, provider=body["key"], name=body["key"])["id"]
+
+
+def test_given_a_provider_with_no_issuer_when_the_callback_carries_an_iss_then_it_is_refused(cw):
+    idp, client = custom_provider(cw, custom_oauth2())
+    session = create_session(cw.world, client, provider="acme-oauth", return_to=RETURN_TO)
+    back = idp.complete_consent(provider_redirect(cw.world, session["authorize_url"]))
+    assert param(back, "iss") == IDP_BASE
+    resp = callback(cw.world, back)
+    assert_refused_before_the_exchange(cw, resp, "issuer_mismatch", fake=idp)
+
+
+def test_given_a_provider_with_no_issuer_when_the_callback_has_no_iss_then_the_flow_completes(cw):
+    idp, client = custom_provider(cw, custom_oauth2())
+    flow = run_flow(
+        cw.world, idp, client, provider="acme-oauth", tamper=lambda url: with_param(url, "iss", None)
+    )
+    assert flow.result.get("error") is None and flow.result["status"] in ("active", "pending"), flow.result
+    assert idp.token_requests["authorization_code"] == 1
+
+
+def test_given_a_custom_provider_whose_discovery_says_it_sends_iss_when_iss_is_missing_then_it_is_refused(cw):
+    idp, client = custom_provider(cw, custom_oidc())
+    session = create_session(cw.world, client, provider="acme-idp", return_to=RETURN_TO)
+    back = idp.complete_consent(provider_redirect(cw.world, session["authorize_url"]))
+    resp = callback(cw.world, with_param(back, "iss", None))
+    assert_refused_before_the_exchange(cw, resp, "issuer_missing", fake=idp)
+
+
+def test_given_a_custom_provider_when_the_callback_carries_googles_issuer_then_it_is_a_mismatch(cw):
+    # the mix-up: a response of the built-in Google delivered to a flow started for the custom IdP
+    idp, client = custom_provider(cw, custom_oidc())
+    session = create_session(cw.world, client, provider="acme-idp", return_to=RETURN_TO)
+    back = idp.complete_consent(provider_redirect(cw.world, session["authorize_url"]))
+    resp = callback(cw.world, with_param(back, "iss", GOOGLE_BASE))
+    assert_refused_before_the_exchange(cw, resp, "issuer_mismatch", fake=idp)
+    assert cw.fake.requests == []
 
 
 # -- ID token ----------------------------------------------------------------------------------
@@ -181,7 +276,8 @@ def test_given_an_untouched_re_signed_id_token_when_the_flow_finishes_then_it_is
     # The control for the tests below: re-signing with the fake's own key changes nothing.
     rewrite_token_responses(cw.world, cw.fake, resign(cw, {}))
     flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO)
-    assert posted_message(flow.response.get_data(as_text=True))[0]["status"] == "active"
+    assert posted_message(flow.response.get_data(as_text=True))[0]["status"] == "pending"
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "active"
 
 
 def test_given_an_id_token_with_a_bad_signature_when_the_flow_finishes_then_it_is_refused(cw):
@@ -224,7 +320,8 @@ def test_given_google_rotated_its_signing_key_when_the_next_flow_finishes_then_t
     )
     cw.fake.rotate_signing_key()
     flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO, account="bob@example.com")
-    assert posted_message(flow.response.get_data(as_text=True))[0]["status"] == "active"
+    assert posted_message(flow.response.get_data(as_text=True))[0]["status"] == "pending"
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "active"
     assert len(cw.fake.requests_to("jwks")) == 2
 
 

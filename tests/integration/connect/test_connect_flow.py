@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from brokertest.connect import (
     APP_ORIGIN,
     RETURN_TO,
+    allow_return_origins,
     authorize,
     callback,
     create_session,
@@ -38,7 +41,8 @@ def test_given_a_user_who_allows_everything_when_the_flow_finishes_then_an_activ
     )
     assert flow.response.status_code == 200
     message, _ = posted_message(flow.response.get_data(as_text=True))
-    assert message["status"] == "active" and message["error"] is None and message["missing_scopes"] == []
+    assert message["status"] == "pending" and message["error"] is None and message["missing_scopes"] == []
+    assert message["confirmation"].startswith("cfm_")
     con = connection(cw, message["connection_id"])
     assert con["id"].startswith("con_") and con["name"] == "Work mail"
     assert con["provider"] == "google-mail" and con["oauth_client_id"] == cw.ocl and con["owner"] == "alice"
@@ -93,7 +97,9 @@ def test_given_redirect_mode_when_the_flow_finishes_then_the_browser_gets_a_303_
     location = flow.response.headers["Location"]
     assert location.startswith(RETURN_TO + "?")
     q = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-    assert q["status"] == "active" and q["connection_id"].startswith("con_") and "error" not in q
+    assert q["status"] == "pending" and q["connection_id"].startswith("con_") and "error" not in q
+    assert q["confirmation"].startswith("cfm_")
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "active"
     assert flow.response.headers["Referrer-Policy"] == "no-referrer"
     assert flow.response.headers["Cache-Control"] == "no-store"
 
@@ -107,14 +113,13 @@ def test_given_popup_mode_with_a_return_to_url_when_finished_then_the_page_posts
     assert message["type"] == "oauth-broker:result"
 
 
-def test_given_popup_mode_without_return_to_when_finished_then_the_page_shows_the_result_and_posts_nothing(
-    cw,
-):
-    flow = run_flow(cw.world, cw.fake, cw.ocl)
+def test_given_popup_mode_without_an_opener_when_finished_then_the_page_says_to_go_back_to_the_app(cw):
+    flow = run_flow(cw.world, cw.fake, cw.ocl, confirmed=False)
     page = flow.response.get_data(as_text=True)
     assert flow.response.status_code == 200
-    assert posted_message(page) is None and "postMessage" not in page
-    assert "Your account is connected." in page
+    visible = page.split("<script", 1)[0]
+    assert "Go back to the app to finish connecting it" in visible
+    assert "cfm_" not in visible
     assert len(cw.connection_items()) == 1
 
 
@@ -144,7 +149,7 @@ def test_given_the_user_unticks_a_scope_when_finished_then_the_connection_is_par
         granted=["openid", "email", "profile", READONLY],
     )
     message, _ = posted_message(flow.response.get_data(as_text=True))
-    assert message["status"] == "partial" and message["missing_scopes"] == [SEND]
+    assert message["status"] == "pending" and message["missing_scopes"] == [SEND]
     con = connection(cw, message["connection_id"])
     assert con["status"] == "partial" and con["status_reason"] == "scopes_not_granted"
     assert SEND not in con["scopes_granted"] and READONLY in con["scopes_granted"]
@@ -162,7 +167,8 @@ def test_given_partial_consent_in_redirect_mode_when_finished_then_the_missing_s
         granted=["openid", "email", "profile", SEND],
     )
     q = {k: v[0] for k, v in parse_qs(urlsplit(flow.response.headers["Location"]).query).items()}
-    assert q["status"] == "partial" and q["missing_scopes"] == READONLY
+    assert q["status"] == "pending" and q["missing_scopes"] == READONLY
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "partial"
 
 
 def test_given_the_user_cancels_when_the_callback_gets_access_denied_then_it_says_so_and_stores_nothing(
@@ -175,6 +181,7 @@ def test_given_the_user_cancels_when_the_callback_gets_access_denied_then_it_say
         "type": "oauth-broker:result",
         "connection_id": None,
         "status": None,
+        "confirmation": None,
         "error": "access_denied",
         "missing_scopes": [],
     }
@@ -204,12 +211,13 @@ def test_given_a_return_to_off_the_allow_list_when_a_session_is_created_then_it_
     assert resp.headers["Content-Type"] == "application/problem+json"
 
 
-def test_given_redirect_mode_without_return_to_when_a_session_is_created_then_it_is_refused(cw):
+@pytest.mark.parametrize("mode", ["redirect", "popup"])
+def test_given_a_session_without_return_to_when_created_then_it_is_refused_in_either_mode(cw, mode):
     resp = cw.world.request(
         "POST",
         "/v1/connect-sessions",
         token=cw.world.token(),
-        json_body={"provider": "google-mail", "oauth_client_id": cw.ocl, "mode": "redirect"},
+        json_body={"provider": "google-mail", "oauth_client_id": cw.ocl, "mode": mode},
     )
     assert resp.status_code == 422 and resp.json["errors"][0]["loc"] == ["body", "return_to"]
 
@@ -223,7 +231,7 @@ def test_given_bad_session_fields_when_a_session_is_created_then_each_is_a_valid
         ({"surprise": 1}, "surprise"),
     ]
     for extra, field_name in cases:
-        body = {"provider": "google-mail", "oauth_client_id": cw.ocl, **extra}
+        body = {"provider": "google-mail", "oauth_client_id": cw.ocl, "return_to": RETURN_TO, **extra}
         resp = cw.world.request("POST", "/v1/connect-sessions", token=cw.world.token(), json_body=body)
         assert resp.status_code == 422, (extra, resp.json)
         assert resp.json["errors"][0]["loc"][:2] == ["body", field_name], resp.json
@@ -237,17 +245,18 @@ def test_given_an_oauth_client_of_another_provider_when_a_session_is_created_the
         "POST",
         "/v1/connect-sessions",
         token=cw.world.token(),
-        json_body={"provider": "google-mail", "oauth_client_id": contacts["id"]},
+        json_body={"provider": "google-mail", "oauth_client_id": contacts["id"], "return_to": RETURN_TO},
     )
     assert resp.status_code == 422 and resp.json["errors"][0]["loc"] == ["body", "oauth_client_id"]
 
 
 def test_given_another_tenants_oauth_client_when_a_session_is_created_then_it_is_not_found(cw):
+    allow_return_origins(cw.world, tenant="globex")
     resp = cw.world.request(
         "POST",
         "/v1/connect-sessions",
         token=cw.world.token("globex", "gina"),
-        json_body={"provider": "google-mail", "oauth_client_id": cw.ocl},
+        json_body={"provider": "google-mail", "oauth_client_id": cw.ocl, "return_to": RETURN_TO},
     )
     assert resp.status_code == 404 and resp.json["code"] == "not_found"
 

@@ -1,5 +1,6 @@
-"""After a full connect flow, no secret is anywhere it must not be: not in any DynamoDB attribute,
-event, log line or page, in plaintext, base64 or base64url."""
+"""After a full connect flow (callback and confirmation), no secret is anywhere it must not be: not
+in any DynamoDB attribute, event, log line or page, in plaintext, base64 or base64url. The
+confirmation goes to the app's `return_to` only: in the popup page's message, nowhere else."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from brokertest.connect import (
     RETURN_TO,
     b64_forms,
     callback,
+    confirm,
+    confirmation_of,
     create_session,
     provider_redirect,
     table_dump,
@@ -72,6 +75,10 @@ def _secrets_found_after_a_flow(cw, logs: LogCapture) -> list[tuple[str, str]]:
     back = cw.fake.complete_consent(google_url)
     page = callback(cw.world, back)
     assert page.status_code == 200
+    confirmation = confirmation_of(page)
+    assert confirmation is not None
+    confirmed = confirm(cw.world, confirmation)
+    assert confirmed.status_code == 200
 
     (form,) = recorder.forms
     (tokens,) = recorder.bodies
@@ -82,6 +89,7 @@ def _secrets_found_after_a_flow(cw, logs: LogCapture) -> list[tuple[str, str]]:
         "id token": tokens["id_token"],
         "client secret": CLIENT_SECRET,
         "authorization code": redirect["code"],
+        "confirmation": confirmation,
         "state": redirect["state"],
         "PKCE verifier": form["code_verifier"],
         "connect session token": session["token"],
@@ -95,11 +103,14 @@ def _secrets_found_after_a_flow(cw, logs: LogCapture) -> list[tuple[str, str]]:
         "events": json.dumps(cw.events),
         "logs": "\n".join(logs.lines),
         "result page": page.get_data(as_text=True) + json.dumps(dict(page.headers)),
+        "confirm response": confirmed.get_data(as_text=True) + json.dumps(dict(confirmed.headers)),
     }
-    assert "connection saved" in places["logs"]  # the logs were captured
+    assert "result held for confirmation" in places["logs"]  # the logs were captured
+    assert "connect result confirmed" in places["logs"]
     return [
         (name, where)
         for name, value in secrets.items()
         for where, text in places.items()
         if any(form_ in text for form_ in b64_forms(value))
+        and (name, where) != ("confirmation", "result page")  # its one channel: the posted message
     ]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from brokertest.connect import RETURN_TO, posted_message, rewrite_token_responses, run_flow
+from brokertest.connect import (
+    RETURN_TO,
+    allow_return_origins,
+    posted_message,
+    rewrite_token_responses,
+    run_flow,
+)
 from oauth_broker.crypto.envelope import EncryptionContext
 from oauth_broker.store.models import ConnectionStatus
 
@@ -36,7 +42,8 @@ def test_given_a_connection_in_needs_reauth_when_it_is_re_authorized_then_it_kee
     old_access = token_of(cw, con_id, "access_token")
     flow = run_flow(cw.world, cw.fake, cw.ocl, connection_id=con_id, prompt="consent", return_to=RETURN_TO)
     message, _ = posted_message(flow.response.get_data(as_text=True))
-    assert message["connection_id"] == con_id and message["status"] == "active" and message["error"] is None
+    assert message["connection_id"] == con_id and message["status"] == "pending" and message["error"] is None
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "active"
     after = services.connections.get(con_id)
     assert after.status is ConnectionStatus.ACTIVE and after.status_reason is None
     assert after.name == "Work mail" and after.created_at == rec.created_at
@@ -83,6 +90,7 @@ def test_given_a_connection_of_another_user_when_a_re_authorization_session_is_c
     cw,
 ):
     con_id = connect(cw)
+    allow_return_origins(cw.world, tenant="globex")
     for token in (
         cw.world.token("acme", "bob"),
         cw.world.token("globex", "alice"),
@@ -92,7 +100,12 @@ def test_given_a_connection_of_another_user_when_a_re_authorization_session_is_c
             "POST",
             "/v1/connect-sessions",
             token=token,
-            json_body={"provider": "google-mail", "oauth_client_id": cw.ocl, "connection_id": con_id},
+            json_body={
+                "provider": "google-mail",
+                "oauth_client_id": cw.ocl,
+                "connection_id": con_id,
+                "return_to": RETURN_TO,
+            },
         )
         assert resp.status_code == 404, resp.json
 
@@ -102,7 +115,12 @@ def test_given_an_unknown_connection_id_when_a_re_authorization_session_is_creat
         "POST",
         "/v1/connect-sessions",
         token=cw.world.token(),
-        json_body={"provider": "google-mail", "oauth_client_id": cw.ocl, "connection_id": "con_" + "0" * 32},
+        json_body={
+            "provider": "google-mail",
+            "oauth_client_id": cw.ocl,
+            "connection_id": "con_" + "0" * 32,
+            "return_to": RETURN_TO,
+        },
     )
     assert resp.status_code == 404 and resp.json["code"] == "not_found"
 
@@ -114,7 +132,7 @@ def test_given_google_sends_no_new_refresh_token_when_re_authorized_then_the_sto
         cw.world, cw.fake, lambda body: {k: v for k, v in body.items() if k != "refresh_token"}
     )
     flow = run_flow(cw.world, cw.fake, cw.ocl, connection_id=con_id, return_to=RETURN_TO)
-    assert posted_message(flow.response.get_data(as_text=True))[0]["status"] == "active"
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "active"
     assert token_of(cw, con_id, "refresh_token") == old_refresh
 
 
@@ -124,7 +142,8 @@ def test_given_a_new_connection_without_a_refresh_token_when_finished_then_it_ne
     )
     flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO)
     message, _ = posted_message(flow.response.get_data(as_text=True))
-    assert message["status"] == "needs_reauth"
+    assert message["status"] == "pending"
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "needs_reauth"
     rec = cw.world.services.connections.get(message["connection_id"])
     assert rec.status_reason == "no_refresh_token" and rec.enc_refresh_token is None
 

@@ -44,6 +44,30 @@ def test_given_an_owner_when_deleting_a_connection_then_its_refresh_token_is_rev
     assert revoked["connection"]["status"] == "revoked" and revoked["reason"] == "deleted"
 
 
+def test_given_a_connection_without_a_refresh_token_when_deleted_then_its_live_access_token_is_revoked(tw):
+    # Connected without offline access: only the (unexpired) access token can be revoked, and the
+    # refresh function decrypts it to do so.
+    seeded, tokens = tw.seed()
+    rec = tw.world.services.connections.save(
+        seeded.model_copy(
+            update={
+                "enc_refresh_token": None,
+                "status": ConnectionStatus.NEEDS_REAUTH,
+                "status_reason": "no_refresh_token",
+            }
+        ),
+        expected_version=seeded.version,
+    )
+
+    resp = delete(tw, rec)
+
+    assert resp.status_code == 204, resp.get_data(as_text=True)
+    (revocation,) = tw.fake.revocations
+    assert revocation.token == tokens["access_token"] and revocation.token_type_hint == "access_token"
+    assert revocation.outcome == "revoked"
+    assert tw.world.services.connections.get(rec.id) is None
+
+
 def test_given_a_tenant_admin_when_deleting_a_users_connection_then_it_is_revoked_and_deleted(tw):
     rec, _ = tw.seed(owner="bob")
     resp = delete(tw, rec, user="root", admin=True)

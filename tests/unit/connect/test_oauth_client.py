@@ -1,5 +1,5 @@
-"""authlib glue: the authorization URL (PKCE S256, state, nonce, defaults) and the code exchange
-over an injected httpx client."""
+"""authlib glue: the authorization URL (PKCE S256, state, nonce, defaults), and the code exchange
+through the one token-endpoint adapter (`ProviderTokenClient`) over an injected httpx client."""
 
 from __future__ import annotations
 
@@ -10,14 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from oauth_broker.oauth.client import (
-    TokenEndpointError,
-    authorization_url,
-    exchange_code,
-    new_code_verifier,
-    revoke_token,
-)
+from oauth_broker.oauth.client import authorization_url, new_code_verifier
 from oauth_broker.providers.catalog import ProviderCatalog, ProviderDefinition, TokenEndpointAuthMethod
+from oauth_broker.tokens.endpoint import ClientCredentials, ProviderTokenClient, TokenEndpointError
 
 REDIRECT = "https://broker.test/v1/oauth/callback"
 
@@ -83,6 +78,17 @@ def recording(status: int, body: dict) -> tuple[httpx.Client, list[httpx.Request
     return httpx.Client(transport=httpx.MockTransport(handler)), seen
 
 
+def exchange(http: httpx.Client, provider: ProviderDefinition, *, code: str = "4/code"):
+    return ProviderTokenClient(http).exchange_code(
+        provider,
+        ClientCredentials("cid", "sec"),
+        code=code,
+        code_verifier="v" * 50,
+        redirect_uri=REDIRECT,
+        timeout=5.0,
+    )
+
+
 def test_given_a_code_when_exchanged_then_the_verifier_redirect_uri_and_client_secret_post_are_sent(gmail):
     http, seen = recording(
         200,
@@ -95,22 +101,14 @@ def test_given_a_code_when_exchanged_then_the_verifier_redirect_uri_and_client_s
             "id_token": "x.y.z",
         },
     )
-    tokens = exchange_code(
-        http,
-        gmail,
-        client_id="cid",
-        client_secret="sec",
-        code="4/code",
-        code_verifier="v" * 50,
-        redirect_uri=REDIRECT,
-    )
+    tokens = exchange(http, gmail)
     assert (tokens.access_token, tokens.refresh_token, tokens.expires_in, tokens.id_token) == (
         "at-1",
         "rt-1",
         3599,
         "x.y.z",
     )
-    assert "at-1" not in repr(tokens) and "rt-1" not in repr(tokens)
+    assert "at-1" not in repr(tokens) and "rt-1" not in repr(tokens) and "x.y.z" not in repr(tokens)
     (request,) = seen
     assert str(request.url) == "https://oauth2.googleapis.com/token"
     form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
@@ -134,44 +132,34 @@ def test_given_a_provider_with_basic_client_auth_when_exchanged_then_the_secret_
         }
     )
     http, seen = recording(200, {"access_token": "at", "token_type": "Bearer"})
-    exchange_code(
-        http,
-        basic,
-        client_id="cid",
-        client_secret="sec",
-        code="c",
-        code_verifier="v" * 50,
-        redirect_uri=REDIRECT,
-    )
+    exchange(http, basic)
     assert seen[0].headers["authorization"] == "Basic " + base64.b64encode(b"cid:sec").decode()
     assert "client_secret" not in seen[0].content.decode()
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "error", "transient"),
+    ("status", "body", "code", "kind"),
     [
-        (400, {"error": "invalid_grant", "error_description": "Bad Request"}, "invalid_grant", False),
-        (401, {"error": "invalid_client"}, "invalid_client", False),
-        (400, {"error": "<script>alert(1)</script>"}, "token_error", False),
-        (503, {"error": "backend"}, "token_error", True),
-        (200, {"token_type": "Bearer"}, "token_error", False),
+        (
+            400,
+            {"error": "invalid_grant", "error_description": "Bad Request"},
+            "invalid_grant",
+            "invalid_grant",
+        ),
+        (401, {"error": "invalid_client"}, "invalid_client", "invalid_client"),
+        (400, {"error": "<script>alert(1)</script>"}, "oauth_error", "rejected"),
+        (503, {"error": "backend"}, "http_503", "transient"),
+        (200, {"token_type": "Bearer"}, "invalid_response", "rejected"),
     ],
 )
 def test_given_a_refusing_token_endpoint_when_exchanged_then_a_safe_error_code_comes_back(
-    gmail, status, body, error, transient
+    gmail, status, body, code, kind
 ):
     http, _ = recording(status, body)
     with pytest.raises(TokenEndpointError) as err:
-        exchange_code(
-            http,
-            gmail,
-            client_id="c",
-            client_secret="s",
-            code="x",
-            code_verifier="v" * 50,
-            redirect_uri=REDIRECT,
-        )
-    assert err.value.error == error and err.value.transient is transient
+        exchange(http, gmail)
+    assert (err.value.code, err.value.kind) == (code, kind)
+    assert "<script>" not in str(err.value)
 
 
 def test_given_an_unreachable_token_endpoint_when_exchanged_then_the_error_is_transient(gmail):
@@ -180,26 +168,5 @@ def test_given_an_unreachable_token_endpoint_when_exchanged_then_the_error_is_tr
 
     http = httpx.Client(transport=httpx.MockTransport(down))
     with pytest.raises(TokenEndpointError) as err:
-        exchange_code(
-            http,
-            gmail,
-            client_id="c",
-            client_secret="s",
-            code="x",
-            code_verifier="v" * 50,
-            redirect_uri=REDIRECT,
-        )
-    assert err.value.transient
-
-
-def test_given_a_refresh_token_when_revoked_then_an_rfc7009_post_reaches_the_revocation_endpoint(gmail):
-    http, seen = recording(200, {})
-    assert revoke_token(http, gmail, client_id="cid", client_secret="sec", token="rt-old")
-    form = {k: v[0] for k, v in parse_qs(seen[0].content.decode()).items()}
-    assert str(seen[0].url) == "https://oauth2.googleapis.com/revoke"
-    assert form == {
-        "token": "rt-old",
-        "token_type_hint": "refresh_token",
-        "client_id": "cid",
-        "client_secret": "sec",
-    }
+        exchange(http, gmail)
+    assert err.value.kind == "transient"

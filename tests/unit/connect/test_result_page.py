@@ -18,18 +18,48 @@ def csp(headers: dict[str, str]) -> dict[str, str]:
 
 
 def test_given_a_popup_result_with_return_to_when_rendered_then_it_posts_the_message_to_the_exact_origin():
-    page = render_result(FlowResult(connection_id="con_1", status="active", return_to=RETURN_TO))
+    page = render_result(
+        FlowResult(connection_id="con_1", status="pending", confirmation="cfm_secret", return_to=RETURN_TO)
+    )
     message, origin = posted_message(page.body)
     assert origin == "https://app.example.com"
     assert message == {
         "type": "oauth-broker:result",
         "connection_id": "con_1",
-        "status": "active",
+        "status": "pending",
+        "confirmation": "cfm_secret",
         "error": None,
         "missing_scopes": [],
     }
     assert '"*"' not in page.body and "postMessage(m,o)" in page.body
     assert page.status == 200
+
+
+def test_given_a_pending_result_when_rendered_then_the_page_text_never_shows_the_confirmation():
+    result = FlowResult(
+        connection_id="con_1", status="pending", confirmation="cfm_secret", return_to=RETURN_TO
+    )
+    page = render_result(result)
+    visible = page.body.split("<script", 1)[0]
+    assert "cfm_secret" not in visible and "Go back to the app" in visible
+    assert "cfm_secret" not in repr(result)
+
+
+def test_given_a_pending_redirect_result_when_rendered_then_the_confirmation_goes_to_return_to_only():
+    page = render_result(
+        FlowResult(
+            connection_id="con_1",
+            status="pending",
+            confirmation="cfm_secret",
+            mode="redirect",
+            return_to=RETURN_TO,
+        )
+    )
+    assert page.status == 303
+    assert page.headers["Location"] == (
+        "https://app.example.com/settings?tab=mail&connection_id=con_1&status=pending&confirmation=cfm_secret"
+    )
+    assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["Cache-Control"] == "no-store"
 
 
 def test_given_a_popup_result_without_return_to_when_rendered_then_it_shows_the_result_and_posts_nothing():

@@ -2,16 +2,21 @@
 
 1. The state is single use: its item is deleted by the same write that reads it (a replayed,
    unknown, expired or tampered state gets a 400 page and nothing is written).
-2. `iss`, when present, must be the provider's issuer (RFC 9207).
+2. `iss` (RFC 9207, `connect.issuer`): when present it must be the provider's issuer; a provider
+   known to send it refuses a response without it.
 3. `error=...` from the provider ends the flow with that (known) code.
-4. The code is exchanged with the PKCE verifier (authlib over the injected httpx client).
+4. The code is exchanged with the PKCE verifier (`tokens.endpoint.ProviderTokenClient`, the one
+   token-endpoint adapter: authlib over the injected httpx client).
 5. An OIDC ID token is verified (signature against the provider's JWKS, iss, aud, exp, nonce) and
    gives the account (sub, email, hd); without one, the userinfo endpoint does.
 6. Granted scopes are compared with the requested ones: missing ones make the connection
    `partial`, and the result names them.
-7. Tokens are envelope-encrypted (purposes refresh_token/access_token, record_id = connection id);
-   the connection is created (`con_...`) or, with the session's `connection_id`, updated in place
-   (a different account is refused); `connection.created` / `connection.updated` is published.
+7. Tokens are envelope-encrypted (purposes refresh_token/access_token, record_id = connection id)
+   and the result is HELD for confirmation (`connect.confirmation`): a new connection (`con_...`)
+   is stored `pending`; with the session's `connection_id` (a different account is refused) the new
+   tokens are held aside and the connection keeps its old ones. The result carries `status:
+   "pending"` and a single-use `confirmation` to `return_to` only; `connection.created` /
+   `connection.updated` is published when the flow's creator confirms, not here.
 
 Every failure after step 1 ends with a result delivered by the session's mode; nothing in a page,
 a log line or an event holds a token, the code, the state or the verifier.
@@ -25,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from oauth_broker.connect.authorize import state_store
+from oauth_broker.connect.confirmation import hold as confirmation_hold
+from oauth_broker.connect.issuer import authorization_response_issuer_error
 from oauth_broker.connect.result_page import FlowResult, PageResponse, error_page, render_result
 from oauth_broker.connect.scopes import scope_outcome
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext
@@ -36,7 +43,6 @@ from oauth_broker.providers.catalog import ProviderDefinition
 from oauth_broker.providers.registry import provider_registry
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus, OAuthClientRecord
 from oauth_broker.store.sessions import OAuthStateRecord
-from oauth_broker.store.table import ConditionFailed
 from oauth_broker.timeutil import now_epoch, rfc3339
 
 MAX_STATE_LENGTH = 256
@@ -55,7 +61,8 @@ PROVIDER_ERRORS = frozenset(
         "account_selection_required",
     }
 )
-_SAVE_ATTEMPTS = 3
+TOKEN_TIMEOUT_SECONDS = 10.0
+PENDING_STATUS = ConnectionStatus.PENDING.value
 
 
 class FlowFailed(Exception):
@@ -65,6 +72,18 @@ class FlowFailed(Exception):
         super().__init__(error)
         self.error = error
         self.connection = connection
+
+
+@dataclass(frozen=True)
+class HeldResult:
+    """A flow's result, held until its creator confirms it. `repr` hides the confirmation."""
+
+    connection_id: str
+    confirmation: str
+    missing: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"HeldResult(connection_id={self.connection_id!r})"
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,7 @@ def finish_authorization(services: Any, params: Mapping[str, str]) -> PageRespon
 
     log = {"tenant": record.tenant, "provider": record.provider}
     try:
-        conn, missing = _finish(services, record, params, verifier=verifier, nonce=nonce)
+        held = _finish(services, record, params, verifier=verifier, nonce=nonce)
     except FlowFailed as exc:
         logger.info("callback: flow failed", extra={**log, "error": exc.error})
         existing = exc.connection
@@ -110,14 +129,15 @@ def finish_authorization(services: Any, params: Mapping[str, str]) -> PageRespon
         logger.error("callback: unexpected error", extra={**log, "error_type": type(exc).__name__})
         return render_result(FlowResult(error="internal_error", mode=record.mode, return_to=record.return_to))
     logger.info(
-        "callback: connection saved",
-        extra={**log, "connection_id": conn.id, "status": conn.status.value, "missing_scopes": list(missing)},
+        "callback: result held for confirmation",
+        extra={**log, "connection_id": held.connection_id, "missing_scopes": list(held.missing)},
     )
     return render_result(
         FlowResult(
-            connection_id=conn.id,
-            status=conn.status.value,
-            missing_scopes=missing,
+            connection_id=held.connection_id,
+            status=PENDING_STATUS,
+            confirmation=held.confirmation,
+            missing_scopes=held.missing,
             mode=record.mode,
             return_to=record.return_to,
         )
@@ -126,8 +146,9 @@ def finish_authorization(services: Any, params: Mapping[str, str]) -> PageRespon
 
 def _finish(
     services: Any, record: OAuthStateRecord, params: Mapping[str, str], *, verifier: str, nonce: str | None
-) -> tuple[ConnectionRecord, tuple[str, ...]]:
-    from oauth_broker.oauth.client import TokenEndpointError, exchange_code
+) -> HeldResult:
+    from oauth_broker.tokens.endpoint import ClientCredentials, TokenEndpointError
+    from oauth_broker.tokens.refresher import token_refresher
 
     registry = provider_registry(services)
     try:
@@ -137,9 +158,8 @@ def _finish(
     except NotFound:
         raise FlowFailed("provider_error") from None
 
-    iss = params.get("iss")
-    if iss is not None and provider.auth.issuer is not None and iss != provider.auth.issuer:
-        raise FlowFailed("issuer_mismatch")
+    if (issuer_error := authorization_response_issuer_error(provider, params.get("iss"))) is not None:
+        raise FlowFailed(issuer_error)  # before any exchange or write (RFC 9207)
     error = params.get("error")
     if error is not None:
         raise FlowFailed(error if error in PROVIDER_ERRORS else "provider_error")
@@ -154,21 +174,20 @@ def _finish(
     client_secret = _client_secret(services, client)
 
     try:
-        tokens = exchange_code(
-            services.http,
+        tokens = token_refresher(services).endpoint.exchange_code(
             provider,
-            client_id=client.client_id,
-            client_secret=client_secret,
+            ClientCredentials(client.client_id, client_secret),
             code=code,
             code_verifier=verifier,
             redirect_uri=record.redirect_uri,
+            timeout=TOKEN_TIMEOUT_SECONDS,
         )
     except TokenEndpointError as exc:
         logger.info(
             "callback: token endpoint refused the code",
-            extra={"provider": provider.key, "oauth_error": exc.error, "http_status": exc.status},
+            extra={"provider": provider.key, "oauth_error": exc.code, "http_status": exc.status},
         )
-        raise FlowFailed("upstream_error" if exc.transient else "token_exchange_failed") from None
+        raise FlowFailed("upstream_error" if exc.kind == "transient" else "token_exchange_failed") from None
 
     account = _account(services, provider, client, tokens.id_token, tokens.access_token, nonce)
     outcome = scope_outcome(provider, record.scopes, tokens.scope)
@@ -190,28 +209,16 @@ def _finish(
         fields["account_hd"] = account.hd
 
     if record.connection_id:
-        conn = _reauthorize(
-            services,
-            record,
-            provider,
-            client,
-            client_secret,
-            tokens,
-            account,
-            status,
-            status_reason,
-            fields,
-            missing,
+        return _reauthorize(
+            services, record, provider, tokens, account, status, status_reason, fields, missing
         )
-    else:
-        conn = _create(services, record, provider, tokens, account, status, status_reason, fields, missing)
-
+    held, conn = _create(services, record, provider, tokens, account, status, status_reason, fields, missing)
     # A provider disabled while this flow ran: its cut may have missed this connection.
     if not registry.get(record.tenant, provider.key).enabled:
         from oauth_broker.connect.provider_switch import cut_connection
 
-        conn = cut_connection(services, conn) or conn
-    return conn, missing if conn.status != ConnectionStatus.REVOKED else ()
+        cut_connection(services, conn)
+    return held
 
 
 def _client_secret(services: Any, client: OAuthClientRecord) -> str:
@@ -329,7 +336,9 @@ def _create(
     status_reason: str | None,
     fields: dict[str, Any],
     missing: tuple[str, ...],
-) -> ConnectionRecord:
+) -> tuple[HeldResult, ConnectionRecord]:
+    """A new connection, `pending` until confirmed: listed to its owner, unusable (409
+    `confirmation_required`), outside the refresh sweep, and announced only when confirmed."""
     connection_id = new_id("con")
     status, status_reason = _no_refresh_status(tokens, status, status_reason, has_old=False, was=None)
     name = record.name or account.email or provider.display_name
@@ -341,101 +350,69 @@ def _create(
         provider=provider.key,
         oauth_client_id=record.oauth_client_id,
         account_sub=account.sub,
-        status=status,
-        status_reason=status_reason,
+        status=ConnectionStatus.PENDING,
+        status_reason="confirmation_required",
         created_at=fields["updated_at"],
         **fields,
         **_encrypt_tokens(services, record.tenant, connection_id, tokens),
     )
     services.connections.create(conn)
-    services.publisher.publish("created", conn, missing_scopes=list(missing) or None)
-    return conn
+    confirmation = confirmation_hold(
+        services,
+        record,
+        connection_id=connection_id,
+        kind="create",
+        account_sub=account.sub,
+        status=status,
+        status_reason=status_reason,
+        missing_scopes=missing,
+    )
+    return HeldResult(connection_id, confirmation, missing), conn
 
 
 def _reauthorize(
     services: Any,
     record: OAuthStateRecord,
     provider: ProviderDefinition,
-    client: OAuthClientRecord,
-    client_secret: str,
     tokens: Any,
     account: Account,
     status: ConnectionStatus,
     status_reason: str | None,
     fields: dict[str, Any],
     missing: tuple[str, ...],
-) -> ConnectionRecord:
+) -> HeldResult:
+    """The connection keeps working with its old tokens; the new ones (encrypted for its record
+    id) are held with the rest of the change until the flow's creator confirms."""
     assert record.connection_id is not None
-    encrypted = _encrypt_tokens(services, record.tenant, record.connection_id, tokens)
-    for attempt in range(_SAVE_ATTEMPTS):
-        existing = services.connections.get(record.connection_id)
-        if existing is None or existing.tenant != record.tenant or existing.owner != record.user:
-            raise FlowFailed("connection_not_found")
-        if existing.provider != provider.key:
-            raise FlowFailed("connection_not_found")
-        if existing.account_sub and account.sub and existing.account_sub != account.sub:
-            raise FlowFailed("account_mismatch", connection=existing)
-        new_status, new_reason = _no_refresh_status(
-            tokens, status, status_reason, has_old=bool(existing.enc_refresh_token), was=existing.status
-        )
-        update: dict[str, Any] = {
-            **fields,
-            **encrypted,
-            "status": new_status,
-            "status_reason": new_reason,
-            "status_before_disable": None,
-            "status_reason_before_disable": None,
-        }
-        if account.sub:
-            update["account_sub"] = account.sub
-        if record.name:
-            update["name"] = record.name
-        try:
-            saved: ConnectionRecord = services.connections.save(
-                existing.model_copy(update=update), expected_version=existing.version
-            )
-        except ConditionFailed:
-            if attempt == _SAVE_ATTEMPTS - 1:
-                raise
-            continue
-        services.publisher.publish("updated", saved, missing_scopes=list(missing) or None)
-        if tokens.refresh_token and existing.enc_refresh_token:
-            revoke_replaced_refresh_token(
-                services, provider, client, client_secret, existing, tokens.refresh_token
-            )
-        return saved
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def revoke_replaced_refresh_token(
-    services: Any,
-    provider: ProviderDefinition,
-    client: OAuthClientRecord,
-    client_secret: str,
-    previous: ConnectionRecord,
-    new_refresh_token: str,
-) -> bool:
-    """Re-authorization issued a new refresh token: revoke the one it replaces (RFC 7009),
-    best effort. Skipped where revocation revokes the whole grant (the catalog's
-    `auth.revocation_revokes_grant`, Google), where it would revoke the new token as well; Google
-    retires old refresh tokens of a pair by itself (at most 100 live)."""
-    from oauth_broker.oauth.client import revoke_token
-
-    if previous.enc_refresh_token is None or provider.auth.revocation_url is None:
-        return False
-    if provider.auth.revocation_revokes_grant:
-        return False
-    ctx = EncryptionContext(previous.tenant, previous.id, "refresh_token")
-    try:
-        old = services.envelope.decrypt(previous.enc_refresh_token, ctx).decode()
-    except CryptoError:
-        return False
-    if old == new_refresh_token:
-        return False
-    revoked = revoke_token(
-        services.http, provider, client_id=client.client_id, client_secret=client_secret, token=old
+    existing = services.connections.get(record.connection_id)
+    if existing is None or existing.tenant != record.tenant or existing.owner != record.user:
+        raise FlowFailed("connection_not_found")
+    if existing.provider != provider.key:
+        raise FlowFailed("connection_not_found")
+    if existing.account_sub and account.sub and existing.account_sub != account.sub:
+        raise FlowFailed("account_mismatch", connection=existing)
+    new_status, new_reason = _no_refresh_status(
+        tokens, status, status_reason, has_old=bool(existing.enc_refresh_token), was=existing.status
     )
-    logger.info(
-        "callback: replaced refresh token revoked", extra={"connection_id": previous.id, "revoked": revoked}
+    update: dict[str, Any] = {
+        **fields,
+        **_encrypt_tokens(services, record.tenant, record.connection_id, tokens),
+        "status_before_disable": None,
+        "status_reason_before_disable": None,
+    }
+    if account.sub:
+        update["account_sub"] = account.sub
+    if record.name:
+        update["name"] = record.name
+    confirmation = confirmation_hold(
+        services,
+        record,
+        connection_id=existing.id,
+        kind="reauthorize",
+        account_sub=account.sub or existing.account_sub,
+        status=new_status,
+        status_reason=new_reason,
+        missing_scopes=missing,
+        update=update,
     )
-    return revoked
+    return HeldResult(existing.id, confirmation, missing)

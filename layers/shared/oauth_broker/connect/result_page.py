@@ -8,11 +8,13 @@ per-response nonce, `frame-ancestors 'none'`), `X-Frame-Options: DENY` and
 text: only our own stable codes and sentences.
 
 - popup mode (default): a small page that posts
-  `{type: "oauth-broker:result", connection_id, status, error, missing_scopes}` to
+  `{type: "oauth-broker:result", connection_id, status, confirmation, error, missing_scopes}` to
   `window.opener` with `targetOrigin` = the exact origin of `return_to`, then closes itself;
-  without `return_to` (or without an opener) it shows the result and posts nothing;
-- redirect mode: 303 to `return_to` with `?connection_id=&status=` (and `missing_scopes=`, space
-  separated, when some were not granted) or `?error=`.
+  without an opener it shows the result (never the confirmation) and posts nothing;
+- redirect mode: 303 to `return_to` with `?connection_id=&status=pending&confirmation=` (and
+  `missing_scopes=`, space separated, when some were not granted) or `?error=`.
+
+A successful flow's status is `pending`: the app confirms it (`connect.confirmation`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ ERROR_MESSAGES = {
     "invalid_scope": "The provider refused the requested permissions.",
     "provider_error": "The provider reported an error, so nothing was connected.",
     "issuer_mismatch": "The response did not come from the expected provider, so it was refused.",
+    "issuer_missing": "The response did not say which provider sent it, so it was refused.",
     "token_exchange_failed": "The provider did not complete the sign-in, so nothing was connected.",
     "invalid_id_token": "The provider's identity token could not be verified, so nothing was connected.",
     "account_mismatch": (
@@ -50,6 +53,10 @@ ERROR_MESSAGES = {
     "internal_error": "Something went wrong on our side. Try again.",
 }
 STATUS_MESSAGES = {
+    "pending": (
+        "Your account was authorized. Go back to the app to finish connecting it: "
+        "nothing is connected until the app confirms it."
+    ),
     "active": "Your account is connected.",
     "partial": "Your account is connected, but some permissions were not granted.",
     "needs_reauth": (
@@ -70,12 +77,16 @@ class FlowResult:
     missing_scopes: tuple[str, ...] = ()
     mode: str = "popup"
     return_to: str | None = None
+    # single use, for the flow's creator only: it goes to `return_to` and nowhere else (never
+    # shown on the page, never logged)
+    confirmation: str | None = field(default=None, repr=False)
 
     def message(self) -> dict[str, Any]:
         return {
             "type": RESULT_TYPE,
             "connection_id": self.connection_id,
             "status": self.status,
+            "confirmation": self.confirmation,
             "error": self.error,
             "missing_scopes": list(self.missing_scopes),
         }
@@ -168,6 +179,8 @@ def render_result(result: FlowResult) -> PageResponse:
             params["connection_id"] = result.connection_id
         if result.status:
             params["status"] = result.status
+        if result.confirmation:
+            params["confirmation"] = result.confirmation
         if result.error:
             params["error"] = result.error
         if result.missing_scopes:
@@ -179,7 +192,9 @@ def render_result(result: FlowResult) -> PageResponse:
         paragraphs = [ERROR_MESSAGES.get(result.error, ERROR_MESSAGES["provider_error"])]
         paragraphs.append(f"Error code: {result.error}")
     else:
-        title = "Connected" if result.status in ("active", "partial") else "Connection saved"
+        title = {"active": "Connected", "partial": "Connected", "pending": "Almost done"}.get(
+            result.status or "", "Connection saved"
+        )
         paragraphs = [STATUS_MESSAGES.get(result.status or "", "The connection was saved.")]
     items = list(result.missing_scopes) if result.missing_scopes else None
     if items:

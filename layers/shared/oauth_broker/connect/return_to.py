@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from oauth_broker.weburl import origin_of
 
 MAX_RETURN_TO_LENGTH = 2048
-RESULT_PARAMS = ("connection_id", "status", "error", "missing_scopes")
+RESULT_PARAMS = ("connection_id", "status", "confirmation", "error", "missing_scopes")
 
 
 class ReturnToRefused(ValueError):

@@ -5,8 +5,8 @@ The token (`cs_` + 256 random bits) is returned once; the table keeps only its S
 Everything the flow needs is checked here, at creation, where the caller can get a problem
 document back: the provider (enabled for the tenant), the OAuth client (the tenant's, of that
 provider), the scopes (in the provider's catalog; short names accepted; base scopes added),
-`prompt`, `login_hint`, `return_to` (on the tenant's allow-list), `mode` and the connection to
-re-authorize (the caller's own).
+`prompt`, `login_hint`, `return_to` (required, on the tenant's allow-list: the result and its
+confirmation go only there), `mode` and the connection to re-authorize (the caller's own).
 """
 
 from __future__ import annotations
@@ -90,19 +90,18 @@ def create_connect_session(
     services: Any, principal: Principal, request: ConnectSessionRequest, *, domain_name: str | None
 ) -> CreatedSession:
     tenant = principal.tenant
-    if request.mode == "redirect" and not request.return_to:
-        raise _invalid("return_to", "required when mode is 'redirect'")
+    if not request.return_to:
+        # the result and its confirmation go only to the app that started the flow
+        raise _invalid("return_to", "required: the app origin or URL that receives the result")
     prompt = normalize_prompt(request.prompt)
     if request.login_hint is not None and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in request.login_hint):
         raise _invalid("login_hint", "must not contain control characters")
 
-    return_to = None
-    if request.return_to:
-        origins = services.settings.get(tenant).allowed_return_origins
-        try:
-            return_to = check_return_to(request.return_to, origins)
-        except ReturnToRefused as exc:
-            raise _invalid("return_to", str(exc)) from None
+    origins = services.settings.get(tenant).allowed_return_origins
+    try:
+        return_to = check_return_to(request.return_to, origins)
+    except ReturnToRefused as exc:
+        raise _invalid("return_to", str(exc)) from None
 
     registry = provider_registry(services)
     try:

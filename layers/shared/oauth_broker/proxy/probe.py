@@ -55,6 +55,8 @@ class ConnectionProbe:
 
     def test(self, principal: Principal, connection_id: str, *, deadline: float) -> ProbeResult:
         conn = self.services.connections.get_visible(principal, connection_id)
+        if conn.status == ConnectionStatus.PENDING:
+            ensure_usable(conn)  # 409 confirmation_required: nothing reaches the provider
         started = time.monotonic()
         if conn.status == ConnectionStatus.REVOKED:
             code = "provider_disabled" if conn.status_reason == "provider_disabled" else "revoked"

@@ -11,6 +11,7 @@ ALL_ROUTER_MODULES = (
     "oauth_broker.routes.providers",
     "oauth_broker.routes.oauth_clients",
     "oauth_broker.routes.connect_sessions",
+    "oauth_broker.routes.connect_confirm",
     "oauth_broker.routes.connections",
     "oauth_broker.routes.connection_lifecycle",
     "oauth_broker.routes.oauth_flow",

@@ -37,8 +37,11 @@ class ConnectSessionCreate(BaseModel):
         default=None, max_length=64, description="space-separated subset of: none consent select_account"
     )
     login_hint: str | None = Field(default=None, min_length=1, max_length=320)
-    return_to: str | None = Field(
-        default=None, max_length=2048, description="an origin or URL on the tenant's allowed_return_origins"
+    return_to: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="required: an origin or URL on the tenant's allowed_return_origins; the result and "
+        "its confirmation go only there",
     )
     mode: Literal["popup", "redirect"] = "popup"
     connection_id: str | None = Field(

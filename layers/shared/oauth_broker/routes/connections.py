@@ -33,7 +33,10 @@ class ConnectionOut(BaseModel):
     account: AccountOut
     scopes_requested: list[str]
     scopes_granted: list[str]
-    status: str = Field(description="active, partial, needs_reauth or revoked")
+    status: str = Field(
+        description="pending (awaiting confirmation by the user who started the connect flow), active, "
+        "partial, needs_reauth or revoked"
+    )
     status_reason: str | None = Field(
         description="why the status is what it is (e.g. scopes_not_granted, provider_disabled, invalid_grant)"
     )

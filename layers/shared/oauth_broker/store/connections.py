@@ -20,13 +20,25 @@ MAX_FILTER_CLIENTS = 100
 REFRESHABLE = (ConnectionStatus.ACTIVE, ConnectionStatus.PARTIAL)
 
 
-def _shares_grant(other: ConnectionRecord, rec: ConnectionRecord, clients: list[str]) -> bool:
+def holds_live_grant(rec: ConnectionRecord) -> bool:
+    """Whether the connection relies on its grant at the provider: `active` or `partial`, or
+    `revoked` only because its provider is disabled (it keeps its tokens for re-enabling). Not
+    `pending` (a result nobody confirmed is never a reason to keep a grant alive) nor
+    `needs_reauth` (the provider already refuses its grant)."""
+    if rec.status in REFRESHABLE:
+        return True
+    return rec.status == ConnectionStatus.REVOKED and rec.status_reason == PROVIDER_DISABLED
+
+
+def _shares_grant(
+    other: ConnectionRecord, rec: ConnectionRecord, clients: list[str], *, include_self: bool
+) -> bool:
     return (
-        other.id != rec.id
+        (include_self or other.id != rec.id)
         and other.tenant == rec.tenant
         and other.account_sub == rec.account_sub
         and other.oauth_client_id in clients
-        and (other.status != ConnectionStatus.REVOKED or other.status_reason == PROVIDER_DISABLED)
+        and holds_live_grant(other)
     )
 
 
@@ -89,13 +101,15 @@ class ConnectionStore:
         return [ConnectionRecord.from_item(i) for i in items], encode_cursor(last)
 
     def grant_siblings(
-        self, rec: ConnectionRecord, *, oauth_client_ids: Iterable[str] = ()
+        self, rec: ConnectionRecord, *, oauth_client_ids: Iterable[str] = (), include_self: bool = False
     ) -> list[ConnectionRecord]:
         """The tenant's other connections that hold the same grant at the provider as `rec`: the
         same account (`account_sub`) through the same OAuth client (`rec.oauth_client_id`, or one
         of `oauth_client_ids`: the tenant's other clients with the same client id at the provider),
-        and not `revoked` (a connection revoked because its provider is disabled still counts: it
-        keeps its tokens for when the provider is enabled again). Empty without an `account_sub`.
+        and live (`holds_live_grant`: active or partial, or revoked only while its provider is
+        disabled).
+        With `include_self`, the stored connection `rec.id` counts too. Empty without an
+        `account_sub`.
 
         One Query of the ByTenant index per page, filtered; the index is eventually consistent, so
         every match is confirmed with a consistent read of its item.
@@ -107,26 +121,31 @@ class ConnectionStore:
         values: dict[str, Any] = {
             ":p": f"TENANT#{rec.tenant}#CON",
             ":sub": rec.account_sub,
-            ":id": rec.id,
+            ":active": ConnectionStatus.ACTIVE.value,
+            ":partial": ConnectionStatus.PARTIAL.value,
             ":revoked": ConnectionStatus.REVOKED.value,
             ":disabled": PROVIDER_DISABLED,
             **{f":c{i}": client for i, client in enumerate(clients)},
         }
+        names = {"#status": "status", "#reason": "status_reason"}
+        not_self = ""
+        if not include_self:
+            values[":id"], names["#id"], not_self = rec.id, "id", " AND #id <> :id"
         in_clients = ", ".join(f":c{i}" for i in range(len(clients)))
         items = self.table.query_all(
             "tenant_pk = :p",
             values,
             index="ByTenant",
-            names={"#id": "id", "#status": "status", "#reason": "status_reason"},
+            names=names,
             filter_expression=(
-                f"account_sub = :sub AND #id <> :id AND oauth_client_id IN ({in_clients})"
-                " AND (#status <> :revoked OR #reason = :disabled)"
+                f"account_sub = :sub{not_self} AND oauth_client_id IN ({in_clients})"
+                " AND (#status IN (:active, :partial) OR (#status = :revoked AND #reason = :disabled))"
             ),
         )
         siblings: list[ConnectionRecord] = []
         for item in items:
             current = self.get(str(item["id"]))
-            if current is not None and _shares_grant(current, rec, clients):
+            if current is not None and _shares_grant(current, rec, clients, include_self=include_self):
                 siblings.append(current)
         return siblings
 

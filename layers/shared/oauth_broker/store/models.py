@@ -45,6 +45,7 @@ class ApiKeyRecord(Item):
 
 
 class ConnectionStatus(StrEnum):
+    PENDING = "pending"  # awaiting confirmation by the user who started the connect flow
     ACTIVE = "active"
     PARTIAL = "partial"
     NEEDS_REAUTH = "needs_reauth"

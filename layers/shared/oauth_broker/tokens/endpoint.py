@@ -1,5 +1,6 @@
-"""The provider's token endpoint (refresh, RFC 6749 §6) and revocation endpoint (RFC 7009), through
-authlib with the process's injected httpx client.
+"""The one adapter for a provider's token endpoint (the authorization-code exchange with PKCE,
+RFC 6749 §4.1.3; refresh, §6) and revocation endpoint (RFC 7009), through authlib with the
+process's injected httpx client. The callback, the refresher and revocation all go through it.
 
 Every failure becomes a `TokenEndpointError` whose `kind` says what the caller should do:
 
@@ -16,7 +17,7 @@ Nothing here logs, and no message carries a token, a secret or the provider's fr
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -62,6 +63,7 @@ class TokenResponse:
     refresh_token: str | None = field(repr=False)
     scope: str | None
     token_type: str
+    id_token: str | None = field(default=None, repr=False)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -116,6 +118,11 @@ def _authlib_classes() -> tuple[type[Any], type[Exception]]:
     return InjectedSessionClient, ProviderOAuthError
 
 
+def authlib_client_class() -> type[Any]:
+    """authlib's OAuth 2.0 client class, bound to an injected httpx.Client session."""
+    return _authlib_classes()[0]
+
+
 def _kind_for_status(status: int) -> ErrorKind:
     return "transient" if status == 429 or status >= 500 or status == 408 else "rejected"
 
@@ -127,14 +134,40 @@ class ProviderTokenClient:
         self.http = http
 
     def _oauth_client(self, provider: ProviderDefinition, credentials: ClientCredentials) -> Any:
-        client_class, _ = _authlib_classes()
         method = provider.auth.token_endpoint_auth_method.value
-        return client_class(
+        return authlib_client_class()(
             self.http,
             client_id=credentials.client_id,
             client_secret=credentials.client_secret,
             token_endpoint_auth_method=method,
             revocation_endpoint_auth_method=method,
+        )
+
+    # -- authorization code (RFC 6749 §4.1.3, PKCE RFC 7636) -------------------------------------------
+    def exchange_code(
+        self,
+        provider: ProviderDefinition,
+        credentials: ClientCredentials,
+        *,
+        code: str,
+        code_verifier: str,
+        redirect_uri: str,
+        timeout: float,
+    ) -> TokenResponse:
+        """The authorization-code grant with the PKCE verifier. Errors as for `refresh`."""
+        return self._token_request(
+            provider,
+            credentials,
+            "access_token_response",
+            lambda client, url: client.fetch_token(
+                url,
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+                redirect_uri=redirect_uri,
+                timeout=timeout,
+            ),
+            sent_refresh_token=None,
         )
 
     # -- refresh -----------------------------------------------------------------------------------
@@ -146,13 +179,32 @@ class ProviderTokenClient:
         *,
         timeout: float,
     ) -> TokenResponse:
+        return self._token_request(
+            provider,
+            credentials,
+            "refresh_token_response",
+            lambda client, url: client.refresh_token(url, refresh_token=refresh_token, timeout=timeout),
+            sent_refresh_token=refresh_token,
+        )
+
+    def _token_request(
+        self,
+        provider: ProviderDefinition,
+        credentials: ClientCredentials,
+        hook: str,
+        send: Callable[[Any, str], Any],
+        *,
+        sent_refresh_token: str | None,
+    ) -> TokenResponse:
+        """One token-endpoint request (`send(authlib client, token URL)`), every failure a
+        `TokenEndpointError`; `hook` is authlib's compliance hook that sees the raw response."""
         import httpx
 
-        _, oauth_error = _authlib_classes()
         url = provider.auth.token_url
         if not url:
             raise TokenEndpointError("rejected", "provider_has_no_token_endpoint")
         client = self._oauth_client(provider, credentials)
+        _, oauth_error = _authlib_classes()
         seen: dict[str, Any] = {}
 
         def remember(resp: httpx.Response) -> httpx.Response:
@@ -160,9 +212,9 @@ class ProviderTokenClient:
             seen["retry_after"] = _retry_after(resp.headers)
             return resp
 
-        client.register_compliance_hook("refresh_token_response", remember)
+        client.register_compliance_hook(hook, remember)
         try:
-            token = client.refresh_token(url, refresh_token=refresh_token, timeout=timeout)
+            token = send(client, url)
         except httpx.TimeoutException:
             raise TokenEndpointError("transient", "timeout") from None
         except httpx.HTTPStatusError as exc:
@@ -185,7 +237,7 @@ class ProviderTokenClient:
                 status=status or None,
                 retry_after=seen.get("retry_after"),
             ) from None
-        return self._token_response(token, seen, refresh_token)
+        return self._token_response(token, seen, sent_refresh_token)
 
     @staticmethod
     def _oauth_error(code: str, seen: dict[str, Any]) -> TokenEndpointError:
@@ -203,7 +255,7 @@ class ProviderTokenClient:
         return TokenEndpointError("rejected", safe_code, status=status)
 
     @staticmethod
-    def _token_response(token: Any, seen: dict[str, Any], sent_refresh_token: str) -> TokenResponse:
+    def _token_response(token: Any, seen: dict[str, Any], sent_refresh_token: str | None) -> TokenResponse:
         status = int(seen.get("status") or 200)
         if status >= 400:
             raise TokenEndpointError(_kind_for_status(status), f"http_{status}", status=status)
@@ -226,12 +278,16 @@ class ProviderTokenClient:
         if refresh_token == sent_refresh_token:
             refresh_token = None
         scope = token.get("scope")
+        if isinstance(scope, list):
+            scope = " ".join(str(s) for s in scope)
+        id_token = token.get("id_token")
         return TokenResponse(
             access_token=access_token,
             expires_in=expires_in,
             refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
             scope=scope if isinstance(scope, str) else None,
             token_type="Bearer",
+            id_token=id_token if isinstance(id_token, str) and id_token else None,
         )
 
     # -- revocation --------------------------------------------------------------------------------

@@ -35,10 +35,15 @@ def shared_grant_siblings(
     provider: ProviderDefinition,
     *,
     connections: ConnectionStore | None = None,
+    include_self: bool = False,
 ) -> list[ConnectionRecord]:
-    """The other connections whose grant revoking `rec`'s token would revoke too; none where the
-    provider revokes single tokens (no read then)."""
+    """The other connections whose grant revoking `rec`'s token would revoke too (with
+    `include_self`, the stored connection `rec.id` counts as well when it is live: `rec` then
+    holds tokens that are not that connection's own); none where the provider revokes single
+    tokens (no read then)."""
     if not provider.auth.revocation_revokes_grant:
         return []
     store = connections or services.connections
-    return store.grant_siblings(rec, oauth_client_ids=same_app_client_ids(services, rec))
+    return store.grant_siblings(
+        rec, oauth_client_ids=same_app_client_ids(services, rec), include_self=include_self
+    )

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from oauth_broker.errors import (
     BrokerError,
+    ConfirmationRequired,
     Conflict,
     Forbidden,
     NeedsReauth,
@@ -145,6 +146,7 @@ def handle_invocation(services: Services, event: Mapping[str, Any], *, deadline:
 _ERRORS: dict[str, type[BrokerError]] = {
     "not_found": NotFound,
     "needs_reauth": NeedsReauth,
+    "confirmation_required": ConfirmationRequired,
     "provider_disabled": ProviderDisabled,
     "upstream_error": UpstreamError,
     "conflict": Conflict,

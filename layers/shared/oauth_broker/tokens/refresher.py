@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext, KeyServiceError
-from oauth_broker.errors import NeedsReauth, NotFound, ProviderDisabled, UpstreamError
+from oauth_broker.errors import ConfirmationRequired, NeedsReauth, NotFound, ProviderDisabled, UpstreamError
 from oauth_broker.observability import logger
 from oauth_broker.store.connections import REFRESHABLE, ConnectionStore
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
@@ -141,8 +141,15 @@ def needs_reauth_error(conn: ConnectionRecord) -> NeedsReauth:
 
 
 def ensure_usable(conn: ConnectionRecord) -> None:
-    """Raises unless the connection's tokens may be used: `NeedsReauth` (needs_reauth),
+    """Raises unless the connection's tokens may be used: `ConfirmationRequired` (pending: the
+    user who started its connect flow has not confirmed it), `NeedsReauth` (needs_reauth),
     `ProviderDisabled` (revoked because an admin disabled its provider), `NotFound` (revoked)."""
+    if conn.status == ConnectionStatus.PENDING:
+        raise ConfirmationRequired(
+            f"connection {conn.id} awaits confirmation by the user who started its connect flow "
+            "(POST /v1/connect-sessions/confirm); nothing is sent to the provider until then",
+            connection_id=conn.id,
+        )
     if conn.status == ConnectionStatus.NEEDS_REAUTH:
         raise needs_reauth_error(conn)
     if conn.status == ConnectionStatus.REVOKED:
@@ -438,6 +445,8 @@ class TokenRefresher:
         enc_access = self._encrypt(current, response.access_token, "access_token")
         enc_refresh = self._encrypt(current, response.refresh_token, "refresh_token") if rotated else None
         lifetime = response.expires_in if response.expires_in is not None else DEFAULT_LIFETIME_SECONDS
+        # The callback's credit rule: only requested (and identity) scopes, so a refresh reporting
+        # scopes of earlier consents never widens `scopes_granted`.
         comparison = (
             provider.compare_scopes(current.scopes_requested, response.scope)
             if response.scope is not None

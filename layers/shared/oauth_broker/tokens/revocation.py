@@ -99,18 +99,25 @@ class ConnectionRevoker:
         self.clock = clock
         self.max_attempts = max(1, max_attempts)
 
-    def revoke_and_delete(self, tenant: str, connection_id: str, *, deadline: float) -> RevocationReport:
+    def revoke_and_delete(
+        self, tenant: str, connection_id: str, *, deadline: float, announce: bool = True
+    ) -> RevocationReport:
+        """`announce=False` (and for any `pending` connection): a connection that was never
+        confirmed, so never announced, goes without events."""
         connections = self.refresher.connections
         leases = self.refresher.leases
         rec = connections.get(connection_id)
         if rec is None or rec.tenant != tenant:
             raise NotFound(f"connection {connection_id} not found")
+        # a pending connection was never announced (connection.created comes with confirmation)
+        announce = announce and rec.status != ConnectionStatus.PENDING
         holder = new_holder_id()
         self._take_lease(connection_id, holder, deadline)
         try:
             marked = self._mark_revoked(rec)
             self.refresher.forget(connection_id)
-            self.services.publisher.publish("revoked", marked, reason="deleted")
+            if announce:
+                self.services.publisher.publish("revoked", marked, reason="deleted")
             outcome, error, shared_with = self._revoke_at_provider(marked, deadline)
             connections.delete(connection_id)
         finally:
@@ -136,11 +143,59 @@ class ConnectionRevoker:
                 "grant not revoked at the provider",
                 extra={"connection_id": connection_id, "tenant": tenant, "outcome": outcome, "error": error},
             )
-            self.services.publisher.publish(
-                "revocation_failed", marked, outcome=outcome, error=error or outcome
-            )
-        self.services.publisher.publish("deleted", marked, provider_revocation=outcome)
+            if announce:
+                self.services.publisher.publish(
+                    "revocation_failed", marked, outcome=outcome, error=error or outcome
+                )
+        if announce:
+            self.services.publisher.publish("deleted", marked, provider_revocation=outcome)
         return report
+
+    def revoke_held_grant(self, held: ConnectionRecord, *, deadline: float) -> Outcome:
+        """Revokes the tokens of `held`: a re-authorization's result that was never confirmed (its
+        `enc_*` blobs are encrypted for the connection's record id). The grant is kept when a live
+        connection of the tenant, the re-authorized connection itself included, still holds it."""
+        outcome, error, shared_with = self._revoke_at_provider(held, deadline, include_self=True)
+        logger.info(
+            "unconfirmed re-authorization: held tokens",
+            extra={
+                "connection_id": held.id,
+                "outcome": outcome,
+                "error": error,
+                "shared_with": list(shared_with),
+            },
+        )
+        return outcome
+
+    def revoke_replaced_refresh_token(
+        self, previous: ConnectionRecord, current: ConnectionRecord, *, deadline: float
+    ) -> Outcome | None:
+        """A confirmed re-authorization replaced `previous`'s refresh token: revoke the old one
+        (RFC 7009), best effort. Skipped (None) where revoking one token revokes the whole grant
+        (the catalog's `auth.revocation_revokes_grant`: Google, which retires the old tokens of a
+        pair by itself) — it would revoke the new token too — and when the token did not change."""
+        old_blob, new_blob = previous.enc_refresh_token, current.enc_refresh_token
+        if not old_blob or not new_blob or old_blob == new_blob:
+            return None
+        try:
+            provider = self.refresher.provider_of(previous)
+        except TokenEndpointError:
+            return None
+        if provider.auth.revocation_revokes_grant or not provider.auth.revocation_url:
+            return None
+        try:
+            ctx = EncryptionContext(previous.tenant, previous.id, "refresh_token")
+            envelope = self.services.envelope
+            if envelope.decrypt(old_blob, ctx) == envelope.decrypt(new_blob, ctx):
+                return None
+        except CryptoError:
+            return None
+        outcome, error = self._revoke(previous, provider, old_blob, "refresh_token", deadline)
+        logger.info(
+            "replaced refresh token revoked",
+            extra={"connection_id": previous.id, "outcome": outcome, "error": error},
+        )
+        return outcome
 
     # -- steps -------------------------------------------------------------------------------------
     def _take_lease(self, connection_id: str, holder: str, deadline: float) -> bool:
@@ -174,7 +229,7 @@ class ConnectionRevoker:
         return base.model_copy(update={"status": ConnectionStatus.REVOKED, "status_reason": "deleted"})
 
     def _revoke_at_provider(
-        self, rec: ConnectionRecord, deadline: float
+        self, rec: ConnectionRecord, deadline: float, *, include_self: bool = False
     ) -> tuple[Outcome, str | None, tuple[str, ...]]:
         """(outcome, error code, the connections that keep the grant when it is kept)."""
         if rec.enc_refresh_token:
@@ -191,7 +246,11 @@ class ConnectionRevoker:
             return "not_supported", "provider_has_no_revocation_endpoint", ()
         try:
             siblings = shared_grant_siblings(
-                self.services, rec, provider, connections=self.refresher.connections
+                self.services,
+                rec,
+                provider,
+                connections=self.refresher.connections,
+                include_self=include_self,
             )
         except Exception as exc:  # not knowing, revoking could kill another connection's grant
             logger.warning("grant siblings not read", extra={"error_type": type(exc).__name__})

@@ -6,11 +6,13 @@ grow with the number of due connections, not with the table. Due connections are
 most-urgent first by a bounded pool of threads, each through `TokenRefresher.refresh_if_due`
 (lease, consistent re-read, token request, compare-and-set). The sweep stops starting new
 refreshes `reserve_seconds` before the Lambda deadline; what it did not reach stays due and is
-picked up by the next run.
+picked up by the next run. In the time left it discards the connect results that nobody confirmed
+within 10 minutes (the index's `PENDING` partition), revoking the grants they obtained.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +48,7 @@ class SweepReport:
     skipped: int = 0
     remaining: int = 0  # due but not tried before the deadline: left for the next run
     queries: int = 0  # index Query pages read
+    discarded: int = 0  # connect results not confirmed in time: discarded, their grants revoked
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,6 +62,7 @@ class SweepReport:
             "needs_reauth": self.needs_reauth,
             "skipped": self.skipped,
             "remaining": self.remaining,
+            "discarded": self.discarded,
         }
 
 
@@ -109,6 +113,19 @@ class RefreshSweep:
                     break
         due.sort()
         return due
+
+    def discard_unconfirmed(self, stop_at: float, report: SweepReport) -> None:
+        """Connect results nobody confirmed within 10 minutes: discarded, and the grants they
+        obtained revoked (`connect.confirmation.discard_expired`), in the time left."""
+        from oauth_broker.connect.confirmation import discard_expired
+
+        discarded, pages = discard_expired(
+            self.services,
+            now=int(self.clock.time()),
+            time_left=lambda: stop_at - self.clock.monotonic(),
+        )
+        report.discarded += discarded
+        report.queries += pages
 
     def run(self, *, deadline: float) -> SweepReport:
         """One sweep; `deadline` is a `clock.monotonic()` value (the Lambda's end)."""
@@ -165,8 +182,12 @@ class RefreshSweep:
         workers = min(self.concurrency, len(due))
         if workers:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-                for future in [pool.submit(worker) for _ in range(workers)]:
+                # Each worker runs in a copy of the invocation's context (contextvars: what
+                # the local runtime and observability tools key on survives the thread hop).
+                futures = [pool.submit(contextvars.copy_context().run, worker) for _ in range(workers)]
+                for future in futures:
                     future.result()
         report.remaining += len(due) - position
+        self.discard_unconfirmed(stop_at, report)
         logger.info("sweep finished", extra=report.as_dict())
         return report
