@@ -3,6 +3,8 @@ custom OAuth 2.0 / OIDC providers."""
 
 from __future__ import annotations
 
+import pytest
+
 from brokertest.connect import (
     RETURN_TO,
     authorize,
@@ -13,7 +15,9 @@ from brokertest.connect import (
     provider_redirect,
     run_flow,
 )
+from brokertest.custom_idp import IDP_BASE, custom_oauth2, custom_oidc, mount_idp
 from brokertest.google import GOOGLE_BASE, seed_connection
+from oauth_broker.crypto.envelope import EncryptionContext
 from oauth_broker.providers.registry import provider_registry
 from oauth_broker.store.models import ConnectionStatus
 
@@ -122,7 +126,7 @@ def test_given_a_disabled_provider_when_a_user_creates_a_connect_session_then_it
         "POST",
         "/v1/connect-sessions",
         token=cw.world.token(),
-        json_body={"provider": "google-mail", "oauth_client_id": cw.ocl},
+        json_body={"provider": "google-mail", "oauth_client_id": cw.ocl, "return_to": RETURN_TO},
     )
     assert resp.status_code == 403 and resp.json["code"] == "provider_disabled"
 
@@ -148,49 +152,47 @@ def test_given_a_session_created_before_the_provider_was_disabled_when_authorize
 
 
 # -- custom providers --------------------------------------------------------------------------
+# They live on a second fake IdP: the fake Google is the built-in Google here, whose issuer and
+# endpoints no custom provider may claim.
 
 
-def custom_oidc(key: str = "acme-idp", **auth) -> dict:
-    return {
-        "key": key,
-        "display_name": "Acme IdP",
-        "auth": {"issuer": GOOGLE_BASE, "oidc": True, "default_params": {"access_type": "offline"}, **auth},
-        "api": {"base_url": f"{GOOGLE_BASE}/"},
-        "base_scopes": [{"scope": "openid"}, {"scope": "email", "aliases": [AUTH + "userinfo.email"]}],
-        "scopes": [
-            {"scope": AUTH + "gmail.readonly", "short_name": "mail.read", "sensitivity": "restricted"}
-        ],
-        "default_scopes": ["mail.read"],
-    }
+@pytest.fixture
+def idp(cw):
+    return mount_idp(cw.world)
+
+
+def register(cw, body: dict, tenant: str = "acme"):
+    return cw.world.request("POST", "/v1/providers", token=admin(cw, tenant), json_body=body)
 
 
 def test_given_an_oidc_issuer_only_when_a_custom_provider_is_registered_then_discovery_fills_its_endpoints(
-    cw,
+    cw, idp
 ):
-    resp = cw.world.request("POST", "/v1/providers", token=admin(cw), json_body=custom_oidc())
+    resp = register(cw, custom_oidc())
     assert resp.status_code == 201, resp.json
     assert resp.headers["Location"] == "/v1/providers/acme-idp"
     assert resp.json["custom"] is True and resp.json["enabled"] is True and resp.json["oidc"] is True
     definition = provider_registry(cw.world.services).get("acme", "acme-idp").definition
-    assert definition.auth.token_url == f"{GOOGLE_BASE}/token"
-    assert definition.auth.jwks_url == f"{GOOGLE_BASE}/jwks"
-    assert definition.auth.authorization_url == f"{GOOGLE_BASE}/o/oauth2/v2/auth"
-    assert [r.path for r in cw.fake.requests] == ["/.well-known/openid-configuration"]
+    assert definition.auth.token_url == f"{IDP_BASE}/token"
+    assert definition.auth.jwks_url == f"{IDP_BASE}/jwks"
+    assert definition.auth.authorization_url == f"{IDP_BASE}/o/oauth2/v2/auth"
+    # its discovery document says authorization_response_iss_parameter_supported: true
+    assert definition.auth.authorization_response_iss is True
+    assert [r.path for r in idp.requests] == ["/.well-known/openid-configuration"]
     other = cw.world.request("GET", "/v1/providers", token=cw.world.token("globex", "gina"))
     assert "acme-idp" not in {p["key"] for p in other.json["data"]}
 
 
-def test_given_a_registered_custom_provider_when_a_user_connects_then_the_whole_flow_works_with_it(cw):
-    assert (
-        cw.world.request("POST", "/v1/providers", token=admin(cw), json_body=custom_oidc()).status_code == 201
-    )
+def test_given_a_registered_custom_provider_when_a_user_connects_then_the_whole_flow_works_with_it(cw, idp):
+    assert register(cw, custom_oidc()).status_code == 201
     client = create_oauth_client(cw.world, provider="acme-idp", name="Acme app")
-    flow = run_flow(cw.world, cw.fake, client["id"], provider="acme-idp", return_to=RETURN_TO)
-    message, _ = posted_message(flow.response.get_data(as_text=True))
-    assert message["status"] == "active", message
-    rec = cw.world.services.connections.get(message["connection_id"])
+    flow = run_flow(cw.world, idp, client["id"], provider="acme-idp", return_to=RETURN_TO)
+    assert flow.query["iss"] == IDP_BASE
+    rec = cw.world.services.connections.get(flow.connection_id)
     assert rec.provider == "acme-idp" and rec.account_email == "alice@example.com"
+    assert rec.status == ConnectionStatus.ACTIVE
     assert AUTH + "gmail.readonly" in rec.scopes_granted
+    assert cw.fake.requests == []  # nothing went to the built-in Google
 
 
 def test_given_explicit_endpoints_when_a_custom_oauth2_provider_is_registered_then_no_discovery_is_needed(cw):
@@ -214,111 +216,159 @@ def test_given_explicit_endpoints_when_a_custom_oauth2_provider_is_registered_th
 
 
 def test_given_a_plain_http_or_bad_definition_when_a_custom_provider_is_registered_then_422_lists_the_fields(
-    cw,
+    cw, idp
 ):
     bad = custom_oidc(key="insecure")
     bad["auth"] = {"authorization_url": "http://auth.example/a", "token_url": "https://auth.example/t"}
     resp = cw.world.request("POST", "/v1/providers", token=admin(cw), json_body=bad)
     assert resp.status_code == 422
     assert ["body", "auth", "authorization_url"] in [e["loc"] for e in resp.json["errors"]]
-    builtin = cw.world.request(
-        "POST", "/v1/providers", token=admin(cw), json_body=custom_oidc(key="google-mail")
-    )
+    builtin = register(cw, custom_oidc(key="google-mail"))
     assert builtin.status_code == 422
-    down = cw.world.request(
-        "POST",
-        "/v1/providers",
-        token=admin(cw),
-        json_body=custom_oidc(key="nowhere", issuer="https://nowhere.test"),
-    )
+    down = register(cw, custom_oidc(key="nowhere", base_url="https://nowhere.test"))
     assert down.status_code == 422 and "discovery" in down.json["detail"] + str(down.json["errors"])
 
 
-def test_given_a_custom_provider_key_in_use_when_registered_again_then_409(cw):
-    assert (
-        cw.world.request("POST", "/v1/providers", token=admin(cw), json_body=custom_oidc()).status_code == 201
-    )
-    again = cw.world.request("POST", "/v1/providers", token=admin(cw), json_body=custom_oidc())
+def test_given_a_custom_provider_key_in_use_when_registered_again_then_409(cw, idp):
+    assert register(cw, custom_oidc()).status_code == 201
+    again = register(cw, custom_oidc())
     assert again.status_code == 409 and again.json["code"] == "conflict"
 
 
-def test_given_a_non_admin_when_registering_a_provider_then_it_is_forbidden(cw):
+def test_given_a_non_admin_when_registering_a_provider_then_it_is_forbidden(cw, idp):
     assert (
         cw.world.request("POST", "/v1/providers", token=cw.world.token(), json_body=custom_oidc()).status_code
         == 403
     )
 
 
-def test_given_a_non_google_provider_when_reauthorization_replaces_the_refresh_token_then_the_old_is_revoked(
-    aws, tmp_path
+# -- a custom provider may not claim another provider's authorization server (RFC 9207 mix-up) --
+
+
+def assert_claim_refused(resp, field: str) -> None:
+    assert resp.status_code == 422, resp.json
+    assert resp.json["code"] == "validation_error"
+    assert ["body", "auth", field] in [e["loc"] for e in resp.json["errors"]], resp.json
+
+
+def no_custom_provider(cw, key: str, tenant: str = "acme") -> bool:
+    listed = cw.world.request("GET", "/v1/providers", token=cw.world.token(tenant, "root"))
+    return key not in {p["key"] for p in listed.json["data"]}
+
+
+def test_given_a_custom_provider_claiming_googles_issuer_when_registered_then_422_before_any_discovery(cw):
+    # GOOGLE_BASE is the built-in Google's issuer in these tests (the fake Google's override)
+    resp = register(cw, custom_oidc(key="fake-google", base_url=GOOGLE_BASE))
+    assert_claim_refused(resp, "issuer")
+    assert "'google'" in str(resp.json["errors"])
+    assert cw.fake.requests == []  # refused before its discovery document was fetched
+    assert no_custom_provider(cw, "fake-google")
+
+
+def test_given_a_custom_provider_claiming_googles_authorization_endpoint_when_registered_then_422(cw, idp):
+    body = custom_oauth2(authorization_url=f"{GOOGLE_BASE}/o/oauth2/v2/auth")
+    assert_claim_refused(register(cw, body), "authorization_url")
+    assert no_custom_provider(cw, "acme-oauth")
+
+
+def test_given_a_custom_provider_claiming_googles_token_endpoint_when_registered_then_422(cw, idp):
+    body = custom_oauth2(token_url=f"{GOOGLE_BASE}/token")
+    assert_claim_refused(register(cw, body), "token_url")
+    assert no_custom_provider(cw, "acme-oauth")
+
+
+def test_given_discovery_that_points_at_googles_token_endpoint_when_registered_then_422(cw, idp):
+    # an issuer of its own, whose discovery document names Google's token endpoint
+    body = custom_oidc(key="sly")
+    original = idp.app.view_functions["fake_google_oauth.discovery"]
+
+    def sly_discovery():
+        answer = original()
+        document = answer.get_json()
+        document["token_endpoint"] = f"{GOOGLE_BASE}/token"
+        return document
+
+    idp.app.view_functions["fake_google_oauth.discovery"] = sly_discovery
+    resp = register(cw, body)
+    assert_claim_refused(resp, "token_url")
+    assert no_custom_provider(cw, "sly")
+
+
+def test_given_a_custom_provider_claiming_another_custom_providers_endpoints_when_registered_then_422(
+    cw, idp
 ):
-    from brokertest.connect import allow_return_origins
-    from brokertest.google import build_google_world
-    from oauth_broker.crypto.envelope import EncryptionContext
-    from oauth_broker.services import configure
+    assert register(cw, custom_oidc()).status_code == 201
+    twin = custom_oauth2(key="acme-twin")
+    resp = register(cw, twin)
+    assert_claim_refused(resp, "authorization_url")
+    assert_claim_refused(resp, "token_url")
+    assert "'acme-idp'" in str(resp.json["errors"])
+    same_issuer = custom_oidc(key="acme-idp-2")
+    assert_claim_refused(register(cw, same_issuer), "issuer")
+    assert no_custom_provider(cw, "acme-twin") and no_custom_provider(cw, "acme-idp-2")
 
-    world, fake = build_google_world(aws, tmp_path, revoke_whole_client_grant=False)  # RFC 7009 semantics
-    try:
-        allow_return_origins(world)
-        token = world.token("acme", "root", admin=True)
-        assert world.request("POST", "/v1/providers", token=token, json_body=custom_oidc()).status_code == 201
-        client = create_oauth_client(world, provider="acme-idp")
-        first = posted_message(
-            run_flow(world, fake, client["id"], provider="acme-idp", return_to=RETURN_TO).response.get_data(
-                as_text=True
-            )
-        )[0]
-        con_id = first["connection_id"]
 
-        def refresh_token() -> str:
-            rec = world.services.connections.get(con_id)
-            ctx = EncryptionContext("acme", con_id, "refresh_token")
-            return world.services.envelope.decrypt(rec.enc_refresh_token, ctx).decode()
+def test_given_another_tenants_custom_provider_when_a_tenant_registers_the_same_endpoints_then_it_is_its_own(
+    cw, idp
+):
+    assert register(cw, custom_oidc()).status_code == 201
+    assert register(cw, custom_oidc(), tenant="globex").status_code == 201
 
-        old = refresh_token()
-        run_flow(world, fake, client["id"], provider="acme-idp", connection_id=con_id, prompt="consent")
-        new = refresh_token()
-        assert new != old
-        assert [r.token for r in fake.revocations] == [old]
-        assert fake.token_info(old)["revoked"] is True
-        assert fake.token_info(new)["active"] is True
-    finally:
-        configure(None)
+
+def test_given_a_custom_provider_extending_google_unchanged_when_registered_then_it_is_accepted(cw):
+    body = {
+        "key": "google-files",
+        "display_name": "Google Files",
+        "extends": "google",
+        "api": {"base_url": "https://www.googleapis.com/", "path_prefixes": ["drive/v3/"]},
+        "scopes": [{"scope": AUTH + "drive.readonly", "short_name": "drive.readonly"}],
+    }
+    resp = register(cw, body)
+    assert resp.status_code == 201, resp.json
+    evil = {**body, "key": "google-evil", "auth": {"token_url": "https://evil.example/token"}}
+    resp = register(cw, evil)
+    assert_claim_refused(resp, "issuer")
+    assert_claim_refused(resp, "authorization_url")
+
+
+def test_given_a_non_google_provider_when_reauthorization_replaces_the_refresh_token_then_the_old_is_revoked(
+    cw,
+):
+    idp = mount_idp(cw.world, revoke_whole_client_grant=False)  # RFC 7009 semantics
+    assert register(cw, custom_oidc()).status_code == 201
+    client = create_oauth_client(cw.world, provider="acme-idp")
+    con_id = run_flow(cw.world, idp, client["id"], provider="acme-idp", return_to=RETURN_TO).connection_id
+
+    def refresh_token() -> str:
+        rec = cw.world.services.connections.get(con_id)
+        ctx = EncryptionContext("acme", con_id, "refresh_token")
+        return cw.world.services.envelope.decrypt(rec.enc_refresh_token, ctx).decode()
+
+    old = refresh_token()
+    run_flow(cw.world, idp, client["id"], provider="acme-idp", connection_id=con_id, prompt="consent")
+    new = refresh_token()
+    assert new != old
+    assert [r.token for r in idp.revocations] == [old]
+    assert idp.token_info(old)["revoked"] is True
+    assert idp.token_info(new)["active"] is True
 
 
 def test_given_a_provider_whose_revocation_revokes_the_grant_when_re_authorized_then_the_old_token_is_kept(
-    aws, tmp_path
+    cw, idp
 ):
     # the catalog's auth.revocation_revokes_grant decides, not the provider's key or issuer
-    from brokertest.connect import allow_return_origins
-    from brokertest.google import build_google_world
-    from oauth_broker.crypto.envelope import EncryptionContext
-    from oauth_broker.services import configure
+    assert register(cw, custom_oidc(revocation_revokes_grant=True)).status_code == 201
+    client = create_oauth_client(cw.world, provider="acme-idp")
+    con_id = run_flow(cw.world, idp, client["id"], provider="acme-idp", return_to=RETURN_TO).connection_id
 
-    world, fake = build_google_world(aws, tmp_path)  # Google's semantics: the whole grant goes
-    try:
-        allow_return_origins(world)
-        token = world.token("acme", "root", admin=True)
-        body = custom_oidc(revocation_revokes_grant=True)
-        assert world.request("POST", "/v1/providers", token=token, json_body=body).status_code == 201
-        client = create_oauth_client(world, provider="acme-idp")
-        first = posted_message(
-            run_flow(world, fake, client["id"], provider="acme-idp", return_to=RETURN_TO).response.get_data(
-                as_text=True
-            )
-        )[0]
-        con_id = first["connection_id"]
+    def refresh_token() -> str:
+        rec = cw.world.services.connections.get(con_id)
+        ctx = EncryptionContext("acme", con_id, "refresh_token")
+        return cw.world.services.envelope.decrypt(rec.enc_refresh_token, ctx).decode()
 
-        def refresh_token() -> str:
-            rec = world.services.connections.get(con_id)
-            ctx = EncryptionContext("acme", con_id, "refresh_token")
-            return world.services.envelope.decrypt(rec.enc_refresh_token, ctx).decode()
-
-        old = refresh_token()
-        run_flow(world, fake, client["id"], provider="acme-idp", connection_id=con_id, prompt="consent")
-        new = refresh_token()
-        assert new != old
-        assert fake.revocations == []
-        assert fake.token_info(new)["active"] is True
-    finally:
-        configure(None)
+    old = refresh_token()
+    run_flow(cw.world, idp, client["id"], provider="acme-idp", connection_id=con_id, prompt="consent")
+    new = refresh_token()
+    assert new != old
+    assert idp.revocations == []
+    assert idp.token_info(new)["active"] is True

@@ -62,8 +62,37 @@ def test_given_a_token_response_without_scope_when_compared_then_everything_requ
     assert outcome.missing == () and set(outcome.granted) == set(wanted)
 
 
-def test_given_include_granted_scopes_when_more_is_granted_than_asked_then_the_extra_scopes_are_kept(gmail):
+def test_given_include_granted_scopes_when_more_is_granted_than_asked_then_the_extra_scopes_are_not_credited(
+    gmail,
+):
     wanted = requested(gmail, "gmail.send")
     outcome = scope_outcome(gmail, wanted, f"openid email profile {SEND} {READONLY}")
     assert outcome.missing == ()
-    assert READONLY in outcome.granted
+    assert outcome.granted == ("openid", "email", "profile", SEND)
+    assert outcome.uncredited == (READONLY,)
+
+
+def test_given_only_email_requested_when_an_earlier_gmail_grant_comes_along_then_only_identity_is_credited(
+    gmail,
+):
+    wanted = requested(gmail, "email")
+    granted = f"{AUTH}userinfo.email openid {AUTH}userinfo.profile {READONLY} https://mail.google.com/"
+    outcome = scope_outcome(gmail, wanted, granted)
+    assert outcome.granted == (f"{AUTH}userinfo.email", "openid", f"{AUTH}userinfo.profile")
+    assert outcome.uncredited == (READONLY, "https://mail.google.com/")
+    assert outcome.status is ConnectionStatus.ACTIVE
+    assert not gmail.grants_any(outcome.granted, [READONLY, "https://mail.google.com/"])
+
+
+def test_given_identity_scopes_not_in_the_request_when_granted_then_they_are_still_credited(gmail):
+    outcome = scope_outcome(gmail, [SEND], f"openid {AUTH}userinfo.email {AUTH}userinfo.profile {SEND}")
+    assert outcome.granted == ("openid", f"{AUTH}userinfo.email", f"{AUTH}userinfo.profile", SEND)
+    assert outcome.uncredited == ()
+
+
+def test_given_contacts_readonly_requested_when_full_contacts_was_granted_before_then_it_is_not_credited():
+    contacts = ProviderCatalog.load().get("google-contacts")
+    wanted = contacts.normalize_scopes(["contacts.readonly"], include_base=False)
+    outcome = scope_outcome(contacts, wanted, f"{AUTH}contacts.readonly {AUTH}contacts {AUTH}userinfo.email")
+    assert outcome.granted == (f"{AUTH}contacts.readonly", f"{AUTH}userinfo.email")
+    assert outcome.uncredited == (f"{AUTH}contacts",)

@@ -22,6 +22,7 @@ from oauth_broker.providers.catalog import (
     Sensitivity,
     UnknownProvider,
     UnknownScope,
+    endpoint_claims,
 )
 
 GMAIL = "https://www.googleapis.com/auth/"
@@ -646,3 +647,128 @@ def test_given_a_discovery_document_for_another_issuer_when_applied_then_it_is_r
     with pytest.raises(ProviderValidationError) as caught:
         provider.with_discovery({"issuer": "https://evil.test", "token_endpoint": "https://evil.test/t"})
     assert [issue.location for issue in caught.value.issues] == ["auth.issuer"]
+
+
+# -- RFC 9207: who sends `iss`, and who may claim whose endpoints ------------------------------------
+
+
+def test_given_the_builtin_catalog_when_loaded_then_google_and_its_children_send_iss_when_authorizing(
+    catalog: ProviderCatalog,
+) -> None:
+    assert [p.key for p in catalog.all() if p.auth.authorization_response_iss] == [
+        "google",
+        "google-mail",
+        "google-contacts",
+    ]
+
+
+def test_given_a_custom_provider_silent_on_iss_when_validated_then_it_is_not_expected_to_send_it() -> None:
+    assert ProviderDefinition.from_custom(custom()).auth.authorization_response_iss is False
+    auth = {**custom()["auth"], "authorization_response_iss": True}
+    assert ProviderDefinition.from_custom(custom(auth=auth)).auth.authorization_response_iss is True
+
+
+@pytest.mark.parametrize(
+    ("supported", "expected"), [(True, True), (False, False), (None, False), ("yes", False)]
+)
+def test_given_discovery_metadata_when_applied_then_authorization_response_iss_follows_its_supported_flag(
+    supported: object, expected: bool
+) -> None:
+    provider = ProviderDefinition.from_custom(custom(auth={"issuer": "https://id.acme.test", "oidc": True}))
+    metadata: dict[str, object] = {
+        "issuer": "https://id.acme.test",
+        "authorization_endpoint": "https://id.acme.test/authorize",
+        "token_endpoint": "https://id.acme.test/token",
+        "jwks_uri": "https://id.acme.test/jwks",
+    }
+    if supported is not None:
+        metadata["authorization_response_iss_parameter_supported"] = supported
+    assert provider.with_discovery(metadata).auth.authorization_response_iss is expected
+
+
+def test_given_a_definition_that_says_it_sends_iss_when_discovery_says_nothing_then_it_stays_expected() -> (
+    None
+):
+    auth = {"issuer": "https://id.acme.test", "oidc": True, "authorization_response_iss": True}
+    provider = ProviderDefinition.from_custom(custom(auth=auth))
+    metadata = {
+        "issuer": "https://id.acme.test",
+        "authorization_endpoint": "https://id.acme.test/authorize",
+        "token_endpoint": "https://id.acme.test/token",
+        "jwks_uri": "https://id.acme.test/jwks",
+    }
+    assert provider.with_discovery(metadata).auth.authorization_response_iss is True
+
+
+GOOGLE_AUTH = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"
+
+
+@pytest.mark.parametrize(
+    ("auth", "field"),
+    [
+        (
+            {"issuer": "https://accounts.google.com", "oidc": True, "jwks_url": "https://id.acme.test/jwks"},
+            "issuer",
+        ),
+        ({"authorization_url": GOOGLE_AUTH}, "authorization_url"),
+        ({"token_url": GOOGLE_TOKEN}, "token_url"),
+        ({"authorization_url": "https://ACCOUNTS.google.com:443/o/oauth2/v2/auth/?x=1"}, "authorization_url"),
+        ({"token_url": "https://oauth2.googleapis.com/%74oken"}, "token_url"),
+    ],
+)
+def test_given_a_custom_provider_naming_a_google_endpoint_when_checked_then_the_claim_names_the_field(
+    catalog: ProviderCatalog, auth: dict[str, Any], field: str
+) -> None:
+    data = custom()
+    data["auth"] = {**data["auth"], **auth}
+    provider = ProviderDefinition.from_custom(data)
+    issues = endpoint_claims(provider, catalog.all())
+    assert [issue.location for issue in issues] == [f"auth.{field}"]
+    assert "'google'" in issues[0].message
+
+
+def test_given_another_custom_provider_of_the_tenant_when_its_endpoints_are_named_then_they_are_claims() -> (
+    None
+):
+    first = ProviderDefinition.from_custom(custom())
+    second = ProviderDefinition.from_custom(custom(key="acme-two"))
+    issues = endpoint_claims(second, [first])
+    assert [issue.location for issue in issues] == ["auth.authorization_url", "auth.token_url"]
+    assert endpoint_claims(first, [first]) == []  # its own key is not another provider
+
+
+def test_given_a_custom_provider_with_its_own_endpoints_when_checked_then_nothing_is_claimed(
+    catalog: ProviderCatalog,
+) -> None:
+    assert endpoint_claims(ProviderDefinition.from_custom(custom()), catalog.all()) == []
+
+
+def test_given_a_custom_provider_extending_google_unchanged_when_checked_then_it_is_google_not_a_claim(
+    catalog: ProviderCatalog,
+) -> None:
+    data = {
+        "key": "google-calendar",
+        "display_name": "Google Calendar",
+        "extends": "google",
+        "api": {"base_url": "https://www.googleapis.com/", "path_prefixes": ["calendar/v3/"]},
+        "scopes": [{"scope": GMAIL + "calendar.readonly", "short_name": "calendar.readonly"}],
+    }
+    provider = catalog.validate_custom(data)
+    assert endpoint_claims(provider, catalog.all(), base=catalog.get("google")) == []
+
+
+def test_given_a_provider_extending_google_with_another_token_endpoint_when_checked_then_the_rest_is_claimed(
+    catalog: ProviderCatalog,
+) -> None:
+    # Google's consent screen and issuer with another token endpoint: the mix-up RFC 9207 is about
+    data = {
+        "key": "google-evil",
+        "display_name": "Google?",
+        "extends": "google",
+        "auth": {"token_url": "https://evil.example/token"},
+        "api": {"base_url": "https://www.googleapis.com/"},
+    }
+    provider = catalog.validate_custom(data)
+    issues = endpoint_claims(provider, catalog.all(), base=catalog.get("google"))
+    assert [issue.location for issue in issues] == ["auth.issuer", "auth.authorization_url"]

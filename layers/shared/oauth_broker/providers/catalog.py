@@ -21,7 +21,7 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -57,6 +57,7 @@ __all__ = [
     "TokenEndpointAuthMethod",
     "UnknownProvider",
     "UnknownScope",
+    "endpoint_claims",
 ]
 
 BUILTIN_CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
@@ -306,6 +307,10 @@ class AuthEndpoints(_Model):
     # Unset, it follows the issuer: Google's own issuer means Google's semantics (a custom
     # provider defined on Google's endpoints without `extends: google`).
     revocation_revokes_grant: bool = False
+    # True where the provider puts `iss` in every authorization response (RFC 9207; Google does):
+    # a callback without it is then refused. A custom OIDC provider takes it from its discovery
+    # document's `authorization_response_iss_parameter_supported`.
+    authorization_response_iss: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -424,10 +429,14 @@ class ProfileEndpoint(_Model):
 
 @dataclass(frozen=True, slots=True)
 class ScopeComparison:
-    """`granted`: what the provider granted (deduplicated, as reported); `missing`: requested, not granted."""
+    """`granted`: the scopes a connection is credited with: those the provider granted (deduplicated,
+    spelled as reported) that were requested or are the provider's base (identity) scopes;
+    `missing`: requested, not granted; `uncredited`: granted but not requested (what the grant
+    carries from earlier consents, e.g. Google's `include_granted_scopes`), never credited."""
 
     granted: tuple[str, ...]
     missing: tuple[str, ...]
+    uncredited: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -589,7 +598,9 @@ class ProviderDefinition(_Model):
         """A copy whose missing endpoints come from the issuer's OIDC discovery document.
 
         The document's `issuer` must equal `auth.issuer` exactly (OIDC Discovery §4.3); explicit
-        endpoints of the definition win over discovered ones.
+        endpoints of the definition win over discovered ones. A document that says
+        `authorization_response_iss_parameter_supported: true` sets `auth.authorization_response_iss`
+        (a definition cannot switch it off then).
         """
         if metadata.get("issuer") != self.auth.issuer:
             raise ProviderValidationError(
@@ -606,6 +617,9 @@ class ProviderDefinition(_Model):
         for name, url in discovered.items():
             if auth.get(name) is None and isinstance(url, str):
                 auth[name] = url
+        # RFC 9207 §3: the issuer that says it sends `iss` must always be held to it.
+        if metadata.get("authorization_response_iss_parameter_supported") is True:
+            auth["authorization_response_iss"] = True
         data = self.model_dump(mode="json")
         data["auth"] = auth
         return self.validate_definition(data, allow_loopback=allow_loopback)
@@ -649,10 +663,12 @@ class ProviderDefinition(_Model):
     def compare_scopes(
         self, requested: Iterable[str], granted: Iterable[str] | str | None
     ) -> ScopeComparison:
-        """What was granted and which requested scopes are missing.
+        """What a connection is credited with, and which requested scopes are missing.
 
         Only exact matches and declared aliases count (`email` is granted by `.../userinfo.email`);
         no scope implies another (`https://mail.google.com/` does not grant `gmail.readonly`).
+        Only requested scopes and the base (identity) scopes are credited: a grant that carries
+        scopes of earlier consents (`include_granted_scopes`) does not widen the connection.
         `granted` may be the token response's `scope` string; None means the response had no
         `scope`, which RFC 6749 §5.1 defines as "exactly what was requested".
         """
@@ -663,14 +679,85 @@ class ProviderDefinition(_Model):
             got = _dedupe(self.split_scope(granted))
         else:
             got = _dedupe(granted)
-        have = {self._index.canon(scope) for scope in got}
-        missing = _dedupe(scope for scope in wanted if self._index.canon(scope) not in have)
-        return ScopeComparison(granted=tuple(got), missing=tuple(missing))
+        canon = self._index.canon
+        creditable = {canon(scope) for scope in wanted} | {canon(info.scope) for info in self.base_scopes}
+        have = {canon(scope) for scope in got}
+        missing = _dedupe(scope for scope in wanted if canon(scope) not in have)
+        return ScopeComparison(
+            granted=tuple(scope for scope in got if canon(scope) in creditable),
+            missing=tuple(missing),
+            uncredited=tuple(scope for scope in got if canon(scope) not in creditable),
+        )
 
     def grants_any(self, granted: Iterable[str], acceptable: Iterable[str]) -> bool:
         """Whether one of `acceptable` (e.g. a method's scopes) is among `granted` (exact or alias)."""
         have = {self._index.canon(scope) for scope in granted}
         return any(self._index.canon(scope) in have for scope in acceptable)
+
+
+# -- endpoint claims ---------------------------------------------------------------------------------
+
+# The fields that say which authorization server a provider is (RFC 9207's mix-up defence rests on them).
+CLAIMED_AUTH_FIELDS = ("issuer", "authorization_url", "token_url")
+_CLAIM_LABELS = {
+    "issuer": "issuer",
+    "authorization_url": "authorization endpoint",
+    "token_url": "token endpoint",
+}
+
+
+def _endpoint_key(url: str) -> str:
+    """An URL as an endpoint: scheme, host (lower case), port (default dropped) and path (decoded,
+    without a trailing '/'); the query does not make another endpoint."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port == {"https": 443, "http": 80}.get(scheme):
+        port = None
+    path = unquote(parts.path).rstrip("/")
+    return f"{scheme}://{host}{f':{port}' if port is not None else ''}{path}"
+
+
+def _authorization_server(provider: ProviderDefinition) -> tuple[str | None, ...]:
+    return tuple(getattr(provider.auth, name) for name in CLAIMED_AUTH_FIELDS)
+
+
+def endpoint_claims(
+    definition: ProviderDefinition,
+    others: Iterable[ProviderDefinition],
+    *,
+    base: ProviderDefinition | None = None,
+) -> list[FieldIssue]:
+    """The fields of a custom provider that name the issuer, authorization endpoint or token
+    endpoint of one of `others` (the built-in providers and the tenant's other custom ones).
+
+    A provider that `extends` `base` and keeps the base's issuer and both endpoints unchanged is
+    that authorization server, not a claim on it (a Google API added as a custom provider); changing
+    any of them while keeping another is a claim.
+    """
+    server = _authorization_server(base) if base is not None else None
+    inherited = server is not None and _authorization_server(definition) == server
+    owners: dict[str, tuple[str, str]] = {}
+    for other in others:
+        if other.key == definition.key or (inherited and _authorization_server(other) == server):
+            continue
+        for name in CLAIMED_AUTH_FIELDS:
+            url = getattr(other.auth, name)
+            if url:
+                owners.setdefault(_endpoint_key(url), (other.key, _CLAIM_LABELS[name]))
+    issues = []
+    for name in CLAIMED_AUTH_FIELDS:
+        url = getattr(definition.auth, name)
+        owner = owners.get(_endpoint_key(url)) if url else None
+        if owner is not None:
+            key, label = owner
+            issues.append(
+                FieldIssue(f"auth.{name}", f"is the {label} of provider {key!r}; a provider may not claim it")
+            )
+    return issues
 
 
 # -- pydantic errors -> issues -----------------------------------------------------------------------
