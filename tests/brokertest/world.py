@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from werkzeug.test import Client, TestResponse
 
+from brokertest.dns import FakeDns
 from brokertest.transport import RoutingTransport
 from oauth_broker.clients import http_client
 from oauth_broker.config import BrokerConfig
@@ -44,6 +45,7 @@ class World:
     transport: RoutingTransport
     api: LocalHttpApi
     client: Client
+    dns: FakeDns = field(default_factory=FakeDns)  # the outbound guard's resolver
     tokens: dict[tuple[str, str, bool], str] = field(default_factory=dict)
 
     def token(self, tenant: str = "acme", user: str = "alice", *, admin: bool = False) -> str:
@@ -79,6 +81,7 @@ class World:
 
 def build_world(aws: Aws, **config_overrides: Any) -> World:
     transport = RoutingTransport({IDP_BASE: _jwks_transport()})
+    dns = FakeDns()
     config = BrokerConfig(
         table_name=aws.resources.table_name,
         kms_key_id=aws.resources.key_id,
@@ -96,7 +99,8 @@ def build_world(aws: Aws, **config_overrides: Any) -> World:
         events=aws.events,
         http=http_client(transport),  # the production factory: pooled, no cookies, no redirects
         invoke_refresh=lambda payload: lambda_runtime.invoke("refresh", payload),
+        resolver=dns,
     )
     configure(services)
     api = LocalHttpApi(lambda_runtime.invoke, domain="broker.test")
-    return World(aws=aws, services=services, transport=transport, api=api, client=Client(api))
+    return World(aws=aws, services=services, transport=transport, api=api, client=Client(api), dns=dns)

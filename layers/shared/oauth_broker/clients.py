@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from oauth_broker.outbound import OutboundGuard
+
 _CONNECT_TIMEOUT = 3.0
+_LIMITS = {"max_connections": 50, "max_keepalive_connections": 20}
 
 
 def aws_client(service: str) -> Any:
@@ -30,8 +33,16 @@ def aws_client(service: str) -> Any:
     )
 
 
-def http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def http_client(
+    transport: httpx.BaseTransport | None = None, *, guard: OutboundGuard | None = None
+) -> httpx.Client:
     """One pooled client per container; per-request timeouts are set by the caller.
+
+    Every connection it opens goes through the outbound guard (`oauth_broker.outbound`): the
+    address actually connected to is checked, so no call (Google's, a tenant's custom provider,
+    a webhook) reaches a loopback, private, link-local or metadata address; `guard` carries the
+    deployment's loopback allowance and resolver (default: no loopback, the system's DNS).
+    Tests inject `transport` instead (in-process fakes, no network).
 
     It keeps no cookies: the client is shared by every user's requests, so a `Set-Cookie` from a
     provider in answer to one user's call must never ride along on the next user's call.
@@ -40,10 +51,14 @@ def http_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
 
     import httpx
 
+    if transport is None:
+        from oauth_broker.outbound import OutboundGuard
+
+        transport = (guard or OutboundGuard()).transport(limits=httpx.Limits(**_LIMITS))
     client = httpx.Client(
         transport=transport,
         timeout=httpx.Timeout(10.0, connect=_CONNECT_TIMEOUT),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        limits=httpx.Limits(**_LIMITS),
         follow_redirects=False,
         headers={"User-Agent": "oauth-broker/0.1"},
     )

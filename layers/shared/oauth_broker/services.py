@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from oauth_broker.auth.jwt import JwtVerifier
     from oauth_broker.crypto.envelope import Envelope
     from oauth_broker.events.publisher import EventPublisher
+    from oauth_broker.outbound import OutboundGuard, Resolver
     from oauth_broker.providers.catalog import ProviderCatalog
     from oauth_broker.store.api_keys import ApiKeyStore
     from oauth_broker.store.connections import ConnectionStore
@@ -42,6 +43,7 @@ class Services:
         http: httpx.Client | None = None,
         invoke_refresh: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         event_listeners: list[Callable[[dict[str, Any]], None]] | None = None,
+        resolver: Resolver | None = None,
     ):
         self.config = config
         self._dynamodb = dynamodb
@@ -50,6 +52,7 @@ class Services:
         self._lambda = lambda_client
         self._http = http
         self._invoke_refresh = invoke_refresh
+        self._resolver = resolver  # DNS for the outbound guard (tests inject a fake)
         # In-process consumers of published events (the local runtime delivers webhooks this way;
         # in AWS an EventBridge rule invokes the webhook function).
         self.event_listeners = event_listeners if event_listeners is not None else []
@@ -90,10 +93,17 @@ class Services:
         return self._lambda or aws_client("lambda")
 
     @cached_property
+    def outbound(self) -> OutboundGuard:
+        """The outbound URL guard (SSRF): loopback only where the deployment allows it."""
+        from oauth_broker.outbound import OutboundGuard
+
+        return OutboundGuard(allow_loopback=self.config.allow_loopback_urls, resolver=self._resolver)
+
+    @cached_property
     def http(self) -> httpx.Client:
         from oauth_broker.clients import http_client
 
-        return self._http or http_client()
+        return self._http or http_client(guard=self.outbound)
 
     def invoke_refresh(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Run the `refresh` function synchronously (the api function holds no decrypt rights)."""

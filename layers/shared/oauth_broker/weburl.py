@@ -1,35 +1,10 @@
-"""URL rules shared by settings, providers and connect sessions: origins, https, loopback."""
+"""Origins, as settings (`allowed_return_origins`) and connect sessions (`return_to`) compare them.
+
+The rules for URLs the broker calls are the outbound guard's (`oauth_broker.outbound`)."""
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
-
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(value: str, *, allow_loopback_http: bool) -> str:
-    """An absolute https URL (http only on a loopback host when allowed); raises ValueError."""
-    parts = urlsplit(value)
-    host = (parts.hostname or "").lower()
-    if not host or parts.username or parts.password:
-        raise ValueError("must be an absolute URL with a host and no credentials")
-    if parts.scheme == "https":
-        return value
-    if parts.scheme == "http" and allow_loopback_http and is_loopback(host):
-        return value
-    raise ValueError(
-        "must be an https URL" + (" (or http on a loopback host)" if allow_loopback_http else "")
-    )
 
 
 def origin_of(value: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from brokertest.dns import FakeDns
 from oauth_broker.errors import NotFound
+from oauth_broker.outbound import OutboundGuard
 from oauth_broker.providers.catalog import ProviderCatalog
 from oauth_broker.providers.registry import CUSTOM_CACHE_SECONDS, ProviderRegistry
 from oauth_broker.store.table import Table
@@ -36,7 +38,8 @@ class Clock:
 
 def registry(aws, clock: Clock) -> tuple[ProviderRegistry, CountingTable]:
     table = CountingTable(aws.resources.table_name, aws.dynamodb)
-    return ProviderRegistry(ProviderCatalog.load(), table, clock=clock), table
+    guard = OutboundGuard(resolver=FakeDns())  # no real DNS
+    return ProviderRegistry(ProviderCatalog.load(), table, guard=guard, clock=clock), table
 
 
 def test_given_a_built_in_provider_when_its_definition_is_asked_then_no_item_is_read(aws):

@@ -8,7 +8,10 @@ hands it, so delivery never blocks the request that caused the event. The body i
 
 (docs/webhooks.md shows a receiver verifying it). A delivery is retried with backoff on network
 errors, timeouts, 408, 425, 429 and 5xx; when it still fails, `WebhookDeliveryFailed` is raised
-so that Lambda's retries and the dead-letter queue take over. Nothing here logs a secret, a
+so that Lambda's retries and the dead-letter queue take over. A webhook URL whose host resolves
+to an address the outbound guard refuses (`oauth_broker.outbound`: loopback, private, link-local,
+metadata...) is not called: the delivery is skipped as `webhook_address_not_allowed`, logged with
+the code `address_not_allowed`, and not retried. Nothing here logs a secret, a
 body, or the webhook URL beyond its host.
 
 `LocalEventBridge` is the local runtime's stand-in for the bus and the rule: an event listener
@@ -98,7 +101,7 @@ class WebhookDelivery:
         import httpx
 
         from oauth_broker.crypto.envelope import EncryptionContext
-        from oauth_broker.weburl import check_url
+        from oauth_broker.outbound import OutboundAddressRefused, OutboundUrlRefused
 
         detail = event.get("detail")
         tenant = detail.get("tenant") if isinstance(detail, Mapping) else None
@@ -114,10 +117,9 @@ class WebhookDelivery:
             logger.warning("webhook not delivered: no webhook_secret set", extra={"tenant": tenant})
             return DeliveryResult("skipped", event_id, reason="no_webhook_secret")
         try:
-            url = check_url(
-                settings.webhook_url, allow_loopback_http=self.services.config.allow_loopback_urls
-            )
-        except ValueError:
+            # the URL's shape; the client's transport checks the address it connects to
+            url = self.services.outbound.check_url(settings.webhook_url, resolve=False)
+        except OutboundUrlRefused:
             logger.warning("webhook not delivered: webhook_url not allowed", extra={"tenant": tenant})
             return DeliveryResult("skipped", event_id, reason="webhook_url_not_allowed")
         host = urlsplit(url).hostname or "?"
@@ -137,6 +139,16 @@ class WebhookDelivery:
             retry_after: float | None = None
             try:
                 resp = self.services.http.post(url, content=body, headers=headers, timeout=self.timeout)
+            except OutboundAddressRefused:
+                # the host resolves to a loopback, private, link-local or reserved address now
+                # (changed since it was set, e.g. DNS rebinding): not retried, nothing sent
+                logger.warning(
+                    "webhook not delivered: address not allowed",
+                    extra={"tenant": tenant, "host": host, "error": OutboundAddressRefused.code},
+                )
+                return DeliveryResult(
+                    "skipped", event_id, attempts=attempt, reason="webhook_address_not_allowed"
+                )
             except httpx.TimeoutException:
                 code = "timeout"
             except httpx.HTTPError:

@@ -1,22 +1,23 @@
 """OIDC Discovery 1.0: `{issuer}/.well-known/openid-configuration`, fetched through the injected
 httpx client when a custom provider names only its issuer.
 
-The URL comes from an admin, so the fetch is bounded: https only (http on a loopback host only when
-the deployment allows loopback URLs), no IP-literal host in private, link-local or reserved ranges,
-no redirects, a 5 s timeout and a 256 KiB body cap.
+The URL comes from an admin, so the fetch is bounded: the outbound guard's rules first
+(`oauth_broker.outbound`: https, a host name that resolves to no loopback, private, link-local or
+reserved address; the process's client checks the address connected to again), no redirects, a
+5 s timeout and a 256 KiB body cap.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from oauth_broker.weburl import is_loopback
+from oauth_broker.outbound import OutboundAddressRefused, OutboundUrlRefused
 
 if TYPE_CHECKING:
     import httpx
+
+    from oauth_broker.outbound import OutboundGuard
 
 DISCOVERY_TIMEOUT_SECONDS = 5.0
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -26,33 +27,16 @@ class DiscoveryError(Exception):
     """The discovery document could not be fetched or is not a JSON object (safe message)."""
 
 
-def _check_target(url: str, *, allow_loopback: bool) -> None:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise DiscoveryError("the issuer has no host")
-    loopback = is_loopback(host)
-    if parts.scheme == "http" and not (allow_loopback and loopback):
-        raise DiscoveryError("the issuer must be an https URL")
-    if parts.scheme not in ("https", "http"):
-        raise DiscoveryError("the issuer must be an https URL")
-    if loopback and not allow_loopback:
-        raise DiscoveryError("the issuer may not be a loopback host")
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return
-    if not loopback and (address.is_private or address.is_link_local or address.is_reserved):
-        raise DiscoveryError("the issuer may not be a private address")
-
-
 def fetch_openid_configuration(
-    http: httpx.Client, discovery_url: str, *, allow_loopback: bool
+    http: httpx.Client, discovery_url: str, *, guard: OutboundGuard
 ) -> dict[str, Any]:
     """The discovery document as a dict; raises `DiscoveryError`."""
     import httpx
 
-    _check_target(discovery_url, allow_loopback=allow_loopback)
+    try:
+        guard.check_url(discovery_url)
+    except OutboundUrlRefused as exc:
+        raise DiscoveryError(f"the discovery URL is not allowed: {exc}") from None
     try:
         with http.stream(
             "GET",
@@ -68,6 +52,11 @@ def fetch_openid_configuration(
                 body += chunk
                 if len(body) > MAX_DOCUMENT_BYTES:
                     raise DiscoveryError("the discovery document is too large")
+    except OutboundAddressRefused:
+        raise DiscoveryError(
+            f"the discovery document could not be fetched ({OutboundAddressRefused.code}: the host"
+            " resolves to an address the broker may not call)"
+        ) from None
     except httpx.HTTPError as exc:
         raise DiscoveryError(f"the discovery document could not be fetched ({type(exc).__name__})") from None
     try:

@@ -27,12 +27,14 @@ from oauth_broker.providers.catalog import (
     ProviderCatalog,
     ProviderDefinition,
     ProviderValidationError,
+    endpoint_claims,
 )
 from oauth_broker.store.providers import TenantProviderRecord, TenantProviderStore
 
 if TYPE_CHECKING:
     import httpx
 
+    from oauth_broker.outbound import OutboundGuard
     from oauth_broker.store.table import Table
 
 CUSTOM_CACHE_SECONDS = 300.0
@@ -74,12 +76,17 @@ class ProviderRegistry:
         *,
         http: httpx.Client | None = None,
         allow_loopback: bool = False,
+        guard: OutboundGuard | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
+        from oauth_broker.outbound import OutboundGuard
+
         self.catalog = catalog
         self.store = TenantProviderStore(table)
         self._http = http
         self.allow_loopback = allow_loopback
+        # the outbound URL guard (SSRF) every URL the broker will call is checked with
+        self.guard = guard or OutboundGuard(allow_loopback=allow_loopback)
         self._clock = clock
         self._lock = threading.Lock()
         # (tenant, key) -> (cached at, definition JSON, parsed definition)
@@ -173,6 +180,8 @@ class ProviderRegistry:
             definition = self.catalog.validate_custom(data)
         except ProviderValidationError as exc:
             raise validation_problem(exc) from None
+        self._refuse_claims(tenant, definition)  # before discovery: no fetch for a claimed issuer
+        self._refuse_unsafe_urls(definition)  # and none to a forbidden address
         if definition.auth.needs_discovery:
             definition = self._discover(definition)
         existing = self.store.get(tenant, definition.key)
@@ -180,8 +189,47 @@ class ProviderRegistry:
             from oauth_broker.errors import Conflict
 
             raise Conflict(f"provider {definition.key} already exists in this tenant")
+        self._refuse_claims(tenant, definition)  # and what discovery filled in
+        self._refuse_unsafe_urls(definition)
         self.store.create_custom(tenant, definition.key, definition.model_dump(mode="json"), enabled=enabled)
         return TenantProvider(definition, enabled=enabled, custom=True)
+
+    def _refuse_claims(self, tenant: str, definition: ProviderDefinition) -> None:
+        """422 when the definition claims the issuer, authorization or token endpoint of a
+        built-in provider or of another custom provider of the tenant (`endpoint_claims`)."""
+        others = [*self.catalog.all(), *(p.definition for p in self.list(tenant) if p.custom)]
+        extends = definition.extends
+        base = self.catalog.get(extends) if extends is not None and extends in self.catalog else None
+        claims = endpoint_claims(definition, others, base=base)
+        if claims:
+            raise validation_problem(ProviderValidationError(claims))
+
+    def _refuse_unsafe_urls(self, definition: ProviderDefinition) -> None:
+        """422 naming each URL the broker would call that the outbound guard refuses (https, no IP
+        literal, no host resolving to a loopback, private, link-local or reserved address). The
+        authorization URL is only ever opened by the user's browser, never by the broker."""
+        from oauth_broker.outbound import OutboundUrlRefused
+
+        auth, api = definition.auth, definition.api
+        urls: list[tuple[str, str | None]] = [
+            ("auth.issuer", auth.discovery_url if auth.needs_discovery else None),
+            ("auth.token_url", auth.token_url),
+            ("auth.revocation_url", auth.revocation_url),
+            ("auth.userinfo_url", auth.userinfo_url),
+            ("auth.jwks_url", auth.jwks_url),
+            ("api.base_url", api.base_url if api else None),
+            *[(f"api.hosts[{i}]", f"https://{host}/") for i, host in enumerate(api.hosts if api else ())],
+        ]
+        issues = []
+        for location, url in urls:
+            if url is None:
+                continue
+            try:
+                self.guard.check_url(url)
+            except OutboundUrlRefused as exc:
+                issues.append(FieldIssue(location, f"not allowed: {exc}"))
+        if issues:
+            raise validation_problem(ProviderValidationError(issues))
 
     def _discover(self, definition: ProviderDefinition) -> ProviderDefinition:
         from oauth_broker.oauth.discovery import DiscoveryError, fetch_openid_configuration
@@ -192,7 +240,7 @@ class ProviderRegistry:
                 ProviderValidationError([FieldIssue("auth.issuer", "OIDC discovery is not available")])
             )
         try:
-            metadata = fetch_openid_configuration(self._http, url, allow_loopback=self.allow_loopback)
+            metadata = fetch_openid_configuration(self._http, url, guard=self.guard)
             return definition.with_discovery(metadata, allow_loopback=self.allow_loopback)
         except DiscoveryError as exc:
             raise validation_problem(
@@ -212,5 +260,6 @@ def provider_registry(services: Any) -> ProviderRegistry:
             services.table,
             http=services.http,
             allow_loopback=services.config.allow_loopback_urls,
+            guard=services.outbound,
         ),
     )

@@ -7,11 +7,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from oauth_broker.crypto.envelope import EncryptionContext
-from oauth_broker.http.resolver import current_principal, new_router, require_admin
+from oauth_broker.http.resolver import current_principal, new_router, require_admin, require_admin_write
 from oauth_broker.ids import hint
 from oauth_broker.services import get_services
 from oauth_broker.store.models import TenantSettings
-from oauth_broker.weburl import check_url, origin_of
+from oauth_broker.weburl import origin_of
 
 router = new_router()
 
@@ -67,9 +67,10 @@ class SettingsPatch(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
+        # the URL's shape here; its host's addresses once the caller is known to be an admin
         if value is None:
             return None
-        return check_url(value, allow_loopback_http=get_services().config.allow_loopback_urls)
+        return get_services().outbound.check_url(value, resolve=False)
 
 
 @router.get("/v1/settings", summary="Read the tenant's settings", tags=["settings"])
@@ -80,8 +81,10 @@ def read_settings() -> SettingsOut:
 
 @router.patch("/v1/settings", summary="Change the tenant's settings", tags=["settings"])
 def patch_settings(body: SettingsPatch) -> SettingsOut:
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
     services = get_services()
+    if body.webhook_url is not None:
+        _check_webhook_target(services, body.webhook_url)
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
         value = getattr(body, field)
@@ -101,3 +104,18 @@ def patch_settings(body: SettingsPatch) -> SettingsOut:
         else:
             changes[field] = value
     return SettingsOut.of(services.settings.update(principal.tenant, changes))
+
+
+def _check_webhook_target(services: Any, url: str) -> None:
+    """422 naming `webhook_url` when its host resolves to an address the broker may not call
+    (the webhook function's client checks the address it connects to again)."""
+    from oauth_broker.errors import ValidationFailed
+    from oauth_broker.outbound import OutboundUrlRefused
+
+    try:
+        services.outbound.check_url(url)
+    except OutboundUrlRefused as exc:
+        raise ValidationFailed(
+            "invalid: webhook_url",
+            errors=[{"loc": ["body", "webhook_url"], "msg": f"not allowed: {exc}", "type": "value_error"}],
+        ) from None
