@@ -115,6 +115,105 @@ def test_given_a_deleted_api_key_when_used_then_the_authorizer_denies_it(world):
     assert resp.status_code == 403 and resp.json == {"message": "Forbidden"}
 
 
+def test_given_an_api_key_when_it_tries_to_create_an_api_key_then_it_is_403_forbidden(world):
+    admin = world.token(admin=True)
+    key = world.request("POST", "/v1/api-keys", token=admin, json_body={"name": "backend"}).json["key"]
+
+    resp = world.request("POST", "/v1/api-keys", token=key, json_body={"name": "successor"})
+
+    assert resp.status_code == 403 and resp.headers["Content-Type"] == "application/problem+json"
+    assert resp.json["code"] == "forbidden" and "key" not in resp.json
+    assert [k["name"] for k in world.request("GET", "/v1/api-keys", token=admin).json["data"]] == ["backend"]
+
+
+def test_given_a_jwt_admin_when_an_api_key_is_created_then_it_is_201(world):
+    resp = world.request("POST", "/v1/api-keys", token=world.token(admin=True), json_body={"name": "b"})
+
+    assert resp.status_code == 201 and resp.json["key"].startswith("obk_")
+    assert resp.json["created_by"] == "alice"
+
+
+def test_given_a_live_api_key_when_it_makes_admin_writes_then_they_succeed(world):
+    admin = world.token(admin=True)
+    key = world.request("POST", "/v1/api-keys", token=admin, json_body={"name": "backend"}).json["key"]
+    other = world.request("POST", "/v1/api-keys", token=admin, json_body={"name": "other"}).json
+
+    patched = world.request("PATCH", "/v1/settings", token=key, json_body={"expose_access_tokens": True})
+    deleted = world.request("DELETE", f"/v1/api-keys/{other['id']}", token=key)
+
+    assert patched.status_code == 200 and patched.json["expose_access_tokens"] is True
+    assert deleted.status_code == 204
+
+
+def _every_admin_write(client_id: str, surviving_key_id: str) -> dict[str, tuple[str, str, dict | None]]:
+    return {
+        "settings": ("PATCH", "/v1/settings", {"expose_access_tokens": True}),
+        "api_key_create": ("POST", "/v1/api-keys", {"name": "successor"}),
+        "api_key_delete": ("DELETE", f"/v1/api-keys/{surviving_key_id}", None),
+        "oauth_client_create": (
+            "POST",
+            "/v1/oauth-clients",
+            {"name": "Gmail app", "provider": "google-mail", "client_id": "cid-2", "client_secret": "s3cr3t"},
+        ),
+        "oauth_client_patch": ("PATCH", f"/v1/oauth-clients/{client_id}", {"name": "renamed"}),
+        "oauth_client_delete": ("DELETE", f"/v1/oauth-clients/{client_id}", None),
+        "provider_create": (
+            "POST",
+            "/v1/providers",
+            {
+                "key": "plain-oauth",
+                "display_name": "Plain OAuth",
+                "auth": {
+                    "authorization_url": "https://auth.plain.example/authorize",
+                    "token_url": "https://auth.plain.example/token",
+                },
+                "api": {"base_url": "https://api.plain.example/"},
+                "scopes": ["read"],
+                "enabled": False,
+            },
+        ),
+        "provider_switch": ("PATCH", "/v1/providers/google-mail", {"enabled": False}),
+    }
+
+
+def test_given_a_deleted_key_the_authorizer_still_caches_when_it_makes_admin_writes_then_each_is_refused(
+    world,
+):
+    admin = world.token(admin=True)
+    created = world.request("POST", "/v1/api-keys", token=admin, json_body={"name": "backend"}).json
+    survivor = world.request("POST", "/v1/api-keys", token=admin, json_body={"name": "survivor"}).json
+    client = world.request(
+        "POST",
+        "/v1/oauth-clients",
+        token=admin,
+        json_body={"name": "app", "provider": "google-mail", "client_id": "cid-1", "client_secret": "s3cr3t"},
+    ).json
+    assert world.request("GET", "/v1/settings", token=created["key"]).status_code == 200  # decision cached
+    assert world.request("DELETE", f"/v1/api-keys/{created['id']}", token=admin).status_code == 204
+    calls_before = world.api.authorizer_calls
+
+    refused = {
+        name: world.request(method, path, token=created["key"], json_body=body)
+        for name, (method, path, body) in _every_admin_write(client["id"], survivor["id"]).items()
+    }
+    read = world.request("GET", "/v1/settings", token=created["key"])
+
+    for name, resp in refused.items():
+        assert resp.status_code == 403, (name, resp.json)
+        assert resp.headers["Content-Type"] == "application/problem+json", name
+        assert resp.json["code"] == "api_key_revoked", (name, resp.json)
+    # The authorizer was not asked again: its cached decision let every request through, and the
+    # read still answers inside the cache window; only the writes' re-check stopped the key.
+    assert world.api.authorizer_calls == calls_before
+    assert read.status_code == 200 and read.json["expose_access_tokens"] is False
+    clients = world.request("GET", "/v1/oauth-clients", token=admin).json["data"]
+    assert [(c["id"], c["name"]) for c in clients] == [(client["id"], "app")]
+    providers = {p["key"]: p for p in world.request("GET", "/v1/providers", token=admin).json["data"]}
+    assert "plain-oauth" not in providers and providers["google-mail"]["enabled"] is True
+    keys = world.request("GET", "/v1/api-keys", token=admin).json["data"]
+    assert [k["id"] for k in keys] == [survivor["id"]]
+
+
 def test_given_another_tenants_api_key_id_when_deleted_then_it_is_not_found(world):
     created = world.request(
         "POST", "/v1/api-keys", token=world.token(tenant="globex", admin=True), json_body={"name": "g"}

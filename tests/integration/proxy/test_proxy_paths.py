@@ -48,6 +48,34 @@ def test_given_a_path_that_could_leave_the_api_when_proxied_then_it_is_400_inval
     assert pw.api_requests() == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "gmail/v1/users/me/messages/m1%3F",
+        "gmail/v1/users/me/messages/m1%3fformat=raw",
+        "gmail/v1/users/me/messages/m1%23",
+        "gmail/v1/users/me/messages%3F/m1",
+        "gmail/v1/users/me/messages/m1%253F",
+        "gmail/v1/users/me/messages/m1%2523",
+        "gmail/v1/users/me/messages/m1%25253F",
+        "gmail/v1/users/me/messages/m1%2525252523",
+    ],
+)
+def test_given_an_encoded_question_mark_or_hash_in_the_path_when_proxied_then_it_is_400_and_nothing_is_sent(
+    pw, path
+):
+    rec = pw.connect(["gmail.readonly"])
+
+    resp = pw.proxy(rec, path)
+
+    assert resp.status_code == 400, resp.get_data()[:300]
+    assert problem(resp)["code"] == "invalid_path"
+    assert pw.api_requests() == []
+    # The same connection and method with a plain id do reach Google: the refusal is the path's.
+    assert pw.proxy(rec, "gmail/v1/users/me/messages/m1").status_code != 400
+    assert [r.path for r in pw.api_requests()] == ["/gmail/v1/users/me/messages/m1"]
+
+
 def test_given_another_users_mailbox_when_proxied_then_it_is_403_forbidden_and_nothing_is_sent(pw):
     rec = pw.connect(["mail.google.com"])
 

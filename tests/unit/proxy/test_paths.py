@@ -98,6 +98,47 @@ def test_given_an_unsafe_path_when_checked_then_it_is_refused_as_invalid_path(gm
     assert reason in caught.value.detail
 
 
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("gmail/v1/users/me/messages/x%3F/send", "percent-encoded '?'"),
+        ("gmail/v1/users/me/messages/x%3f/send", "percent-encoded '?'"),
+        ("gmail/v1/users/me/messages/x%23/send", "percent-encoded '#'"),
+        ("gmail/v1/users/me/messages%3Fq=x", "percent-encoded '?'"),
+        ("gmail/v1/users/me/messages/x%253F/send", "percent-encoded '%'"),
+        ("gmail/v1/users/me/messages/x%253f/send", "percent-encoded '%'"),
+        ("gmail/v1/users/me/messages/x%2523/send", "percent-encoded '%'"),
+        ("gmail/v1/users/me/messages/x%25253F/send", "percent-encoded '%'"),
+        ("gmail/v1/users/me/messages/x%2525252523/send", "percent-encoded '%'"),
+        ("gmail/v1/users/me/messages/x?/send", "'?' and '#'"),
+        ("gmail/v1/users/me/messages/x#/send", "'?' and '#'"),
+    ],
+)
+def test_given_an_encoded_query_or_fragment_delimiter_when_checked_then_it_is_refused_as_invalid_path(
+    gmail, path, reason
+):
+    with pytest.raises(InvalidPath) as caught:
+        check_path(gmail, path)
+
+    assert caught.value.code == "invalid_path" and caught.value.status == 400
+    assert reason in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    "decoded", ["gmail/v1/users/me/messages/x?/send", "gmail/v1/users/me/messages/x#/send"]
+)
+def test_given_a_decoded_path_with_a_query_or_fragment_delimiter_when_checked_then_it_is_refused(
+    gmail, decoded
+):
+    with pytest.raises(InvalidPath) as with_raw:
+        check_path(gmail, "gmail/v1/users/me/messages/x/send", decoded)
+    with pytest.raises(InvalidPath) as decoded_only:
+        check_path(gmail, None, decoded)
+
+    assert "'?' and '#'" in with_raw.value.detail
+    assert "percent-encoded" in decoded_only.value.detail
+
+
 def test_given_a_safe_raw_path_but_a_decoded_path_with_dot_segments_when_checked_then_it_is_refused(gmail):
     with pytest.raises(InvalidPath):
         check_path(gmail, "gmail/v1/users/me/messages", "gmail/v1/../../oauth2/v1/tokeninfo")

@@ -1,7 +1,8 @@
 """The HTTP API's REQUEST authorizer: OIDC JWT or API key -> a principal, or a denial.
 
 API Gateway caches the decision by the Authorization header; a missing header never reaches
-here (API Gateway answers 401 itself), a denial becomes its 403.
+here (API Gateway answers 401 itself), a denial becomes its 403. Admin writes by an API key are
+re-checked past that cache (`auth.api_key_recheck`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from oauth_broker.auth.bearer import bearer_credential
 from oauth_broker.auth.jwt import InvalidToken, JwtVerifier
 from oauth_broker.auth.principal import Principal
 from oauth_broker.config import BrokerConfig
@@ -28,9 +30,8 @@ class RequestAuthorizer:
         """(principal, reason): the reason is for logs and never contains the credential."""
         if not authorization:
             return None, "missing credentials"
-        scheme, _, credential = authorization.strip().partition(" ")
-        credential = credential.strip()
-        if scheme.lower() != "bearer" or not credential:
+        credential = bearer_credential(authorization)
+        if credential is None:
             return None, "not a bearer credential"
         if credential.startswith(f"{API_KEY_PREFIX}_"):
             record = self.api_keys.lookup(credential)

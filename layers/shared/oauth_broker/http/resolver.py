@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from oauth_broker.auth.api_key_recheck import recheck_api_key
 from oauth_broker.auth.principal import Principal
 from oauth_broker.errors import BrokerError
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.problems import from_error, problem_response, validation_errors
 from oauth_broker.observability import logger
+
+if TYPE_CHECKING:
+    from oauth_broker.store.api_keys import ApiKeyStore
 
 
 def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
@@ -63,4 +67,19 @@ def require_admin(principal: Principal) -> Principal:
 
     if not principal.is_admin:
         raise Forbidden("this route needs a tenant admin")
+    return principal
+
+
+def require_admin_write(router: Any, *, api_keys: ApiKeyStore | None = None) -> Principal:
+    """The caller of an admin write (settings, API keys, providers, OAuth clients): an admin and,
+    when an API key, one that still exists now (`recheck_api_key`: one consistent GetItem), not
+    only when the authorizer's cached decision was made. Reads use `require_admin` alone."""
+    invocation = current_invocation(router)
+    principal = require_admin(invocation.principal())
+    if principal.via == "api_key":
+        if api_keys is None:
+            from oauth_broker.services import get_services
+
+            api_keys = get_services().api_keys
+        recheck_api_key(principal, invocation.header("authorization"), api_keys)
     return principal

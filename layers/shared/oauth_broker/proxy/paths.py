@@ -7,8 +7,11 @@ down the line interprets. Refused with 400 `invalid_path`:
 
 - dot segments (`.`, `..`), empty segments (`a//b`, a leading `/`: a scheme-relative `//host`),
   backslashes, `;` (path parameters: `..;/` escapes on some servers), control characters;
-- percent-encoded `.`, `/`, `\\`, `;`, `%` (so double encoding: `%252e`), controls, and any
-  malformed escape;
+- percent-encoded `.`, `/`, `\\`, `;`, `?`, `#`, `%` (so any double or deeper encoding:
+  `%252e`, `%253F`, `%252523`), controls, and any malformed escape;
+- `?` and `#` in the decoded path (raw or percent-encoded): data in the path to one reader, the
+  start of the query or fragment to another, they could make the method whose scope is checked
+  differ from the path that is forwarded;
 - an absolute URL (`https:...`, any `scheme:` in the first segment) and `@` (raw or `%40`) in the
   first segment, where it could be read as userinfo. Later segments may carry `@`: Gmail's own
   paths do (`settings/sendAs/{sendAsEmail}`);
@@ -32,8 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ProxyTarget", "check_path", "raw_subpath"]
 
-# Characters that must not appear percent-encoded: . / \ ; %  (and C0 controls, DEL: see below)
-_FORBIDDEN_ESCAPED = frozenset(b"./\\;%")
+# Characters that must not appear percent-encoded: . / \ ; ? # %  (and C0 controls, DEL: see below).
+# `%` itself makes every double (or deeper) encoding of them, `%253F`, `%252e`, refused too.
+_FORBIDDEN_ESCAPED = frozenset(b"./\\;?#%")
 _ESCAPE_RE = re.compile(r"%(.{0,2})", re.DOTALL)
 _HEX2_RE = re.compile(r"[0-9A-Fa-f]{2}")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -76,6 +80,8 @@ def _check_segments(path: str, *, what: str) -> None:
         raise _refuse("backslashes are not accepted")
     if ";" in path:
         raise _refuse("';' is not accepted in a path")
+    if "?" in path or "#" in path:
+        raise _refuse("'?' and '#' are not accepted in a path (send the query as the query)")
     if _SCHEME_RE.match(path) or "://" in path:
         raise _refuse("an absolute URL is not a path")
     segments = path.split("/")

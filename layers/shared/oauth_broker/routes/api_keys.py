@@ -1,11 +1,16 @@
-"""/v1/api-keys: server-to-server keys (admin only). The key is shown once, at creation."""
+"""/v1/api-keys: server-to-server keys (admin only). The key is shown once, at creation.
+
+Only a JWT admin creates keys: a key cannot mint its successor (and so outlive its own deletion).
+Creating and deleting are admin writes, re-checked against the store for an API-key caller.
+"""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from oauth_broker.http.resolver import current_principal, new_router, require_admin
+from oauth_broker.errors import Forbidden
+from oauth_broker.http.resolver import current_principal, new_router, require_admin, require_admin_write
 from oauth_broker.services import get_services
 from oauth_broker.store.models import ApiKeyRecord
 
@@ -42,7 +47,9 @@ class ApiKeyList(BaseModel):
 
 @router.post("/v1/api-keys", summary="Create an API key", tags=["api-keys"], status_code=201)
 def create_api_key(body: ApiKeyCreate) -> Response[ApiKeyCreated]:
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
+    if principal.via != "jwt":
+        raise Forbidden("API keys are created by a tenant admin's JWT, not by an API key")
     record, key = get_services().api_keys.create(principal.tenant, body.name, principal.user)
     created = ApiKeyCreated(**ApiKeyOut.of(record).model_dump(), key=key)
     return Response(
@@ -61,6 +68,6 @@ def list_api_keys() -> ApiKeyList:
 
 @router.delete("/v1/api-keys/<key_id>", summary="Revoke an API key", tags=["api-keys"])
 def delete_api_key(key_id: str) -> Response[None]:
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
     get_services().api_keys.delete(principal.tenant, key_id)
     return Response(status_code=204)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from oauth_broker.connect.oauth_clients import create_oauth_client, delete_oauth_client, update_oauth_client
 from oauth_broker.connect.urls import callback_url
 from oauth_broker.http.invocation import current_invocation
-from oauth_broker.http.resolver import current_principal, new_router, require_admin
+from oauth_broker.http.resolver import current_principal, new_router, require_admin_write
 from oauth_broker.services import get_services
 from oauth_broker.store.models import OAuthClientRecord
 
@@ -70,7 +70,7 @@ def _callback() -> str:
 
 @router.post("/v1/oauth-clients", summary="Register an OAuth client", tags=["oauth-clients"], status_code=201)
 def create_client(body: OAuthClientCreate) -> Response[OAuthClientOut]:
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
     record = create_oauth_client(
         get_services(),
         principal.tenant,
@@ -107,7 +107,7 @@ def read_client(client_id: str) -> OAuthClientOut:
     tags=["oauth-clients"],
 )
 def patch_client(client_id: str, body: OAuthClientPatch) -> OAuthClientOut:
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
     record = update_oauth_client(
         get_services(), principal.tenant, client_id, name=body.name, client_secret=body.client_secret
     )
@@ -120,6 +120,6 @@ def patch_client(client_id: str, body: OAuthClientPatch) -> OAuthClientOut:
     tags=["oauth-clients"],
 )
 def delete_client(client_id: str) -> Response[None]:
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
     delete_oauth_client(get_services(), principal.tenant, client_id)
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from oauth_broker.errors import Conflict
-from oauth_broker.http.resolver import current_principal, new_router, require_admin
+from oauth_broker.http.resolver import current_principal, new_router, require_admin_write
 from oauth_broker.providers.registry import TenantProvider, provider_registry
 from oauth_broker.services import get_services
 
@@ -90,7 +90,7 @@ def patch_provider(key: str, body: ProviderPatch) -> ProviderOut:
         restore_provider_connections,
     )
 
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
     services = get_services()
     provider = provider_registry(services).set_enabled(principal.tenant, key, body.enabled)
     switch = disable_provider_connections if not body.enabled else restore_provider_connections
@@ -113,7 +113,7 @@ def patch_provider(key: str, body: ProviderPatch) -> ProviderOut:
     status_code=201,
 )
 def create_provider(body: Annotated[dict[str, Any], Body()]) -> Response[ProviderOut]:
-    principal = require_admin(current_principal(router))
+    principal = require_admin_write(router)
     data = dict(body)
     enabled = data.pop("enabled", True)
     if not isinstance(enabled, bool):

@@ -40,10 +40,11 @@ class ApiKeyStore:
         return record, key
 
     def lookup(self, key: str) -> ApiKeyRecord | None:
-        """The record a presented key belongs to, or None (unknown or revoked)."""
+        """The record a presented key belongs to, or None (unknown or revoked): one strongly
+        consistent GetItem, so a key deleted a moment ago is already gone here."""
         if not key.startswith(f"{API_KEY_PREFIX}_") or len(key) > 128:
             return None
-        item = self.table.get(f"APIKEY#{sha256_hex(key)}", "APIKEY")
+        item = self.table.get(f"APIKEY#{sha256_hex(key)}", "APIKEY", consistent=True)
         return ApiKeyRecord.from_item(item) if item else None
 
     def list(self, tenant: str) -> list[ApiKeyRecord]:
