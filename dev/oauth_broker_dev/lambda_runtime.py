@@ -1,4 +1,12 @@
-"""Runs the real Lambda handlers in-process, as `sam local invoke` does where Docker exists."""
+"""Runs the real Lambda handlers in-process, as `sam local invoke` does where Docker exists.
+
+`current_function` names (by template logical id) the function whose handler is running in this
+context, so that in-process observers (the integration suite's AWS call recorder) can attribute
+each AWS call to the function that would make it in AWS. Threads a handler starts must run in a
+copy of its context (`contextvars.copy_context().run`) to stay attributed. Listeners in
+`invocation_listeners` hear of every invocation as `(caller, callee)`: the caller is the function
+invoking another one in-process (the `api` function's forced refresh), or None.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,9 @@ import importlib.util
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -16,6 +25,15 @@ from oauth_broker_dev.template import REPO_ROOT, function_code_dirs
 
 _modules: dict[str, ModuleType] = {}
 _lock = threading.Lock()
+
+current_function: ContextVar[str | None] = ContextVar("current_function", default=None)
+invocation_listeners: list[Callable[[str | None, str], None]] = []
+_active = 0  # invocations in progress, in any thread
+
+
+def active_invocations() -> int:
+    """How many handler invocations are running right now (in any thread)."""
+    return _active
 
 
 @dataclass
@@ -101,10 +119,29 @@ _environments = _Environments()
 TIMEOUTS = {"authorizer": 5.0, "refresh": 300.0}
 
 
+def logical_id(name: str) -> str:
+    """The template logical id (`ApiFunction`) of a function named by short name or logical id."""
+    dirs = function_code_dirs()
+    code_dir = _code_dir(name)
+    return next(k for k, v in dirs.items() if v == code_dir and k != code_dir.rsplit("/", 1)[-1])
+
+
 def invoke(name: str, event: dict[str, Any], *, timeout: float | None = None) -> Any:
     module = load_function(name)
     short = function_code_dirs()[name].rsplit("/", 1)[-1]
     ctx = LocalLambdaContext(
         function_name=f"oauth-broker-{short}", timeout_seconds=timeout or TIMEOUTS.get(short, 29.0)
     )
-    return module.handler(event, ctx)
+    global _active
+    function = logical_id(name)
+    for listener in list(invocation_listeners):
+        listener(current_function.get(), function)
+    token = current_function.set(function)
+    with _lock:
+        _active += 1
+    try:
+        return module.handler(event, ctx)
+    finally:
+        with _lock:
+            _active -= 1
+        current_function.reset(token)

@@ -43,6 +43,11 @@ def actions_of(statement: dict[str, Any]) -> set[str]:
     return {str(a) for a in as_set(statement["Action"])}
 
 
+def is_envelope_grant(statement: dict[str, Any]) -> bool:
+    """A KMS grant for the broker's envelope encryption: pinned to an encryption-context purpose."""
+    return "kms:EncryptionContext:purpose" in (statement.get("Condition") or {}).get("StringEquals", {})
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -102,7 +107,21 @@ class Stack:
         return {a for s in self.statements_of(function) for a in actions_of(s)}
 
     def kms_statements_of(self, function: str) -> list[dict[str, Any]]:
-        return [s for s in self.statements_of(function) if any(a.startswith("kms:") for a in actions_of(s))]
+        """The function's envelope-encryption grants: KMS statements pinned to a purpose (not the
+        table-key statement, which allows KMS only through DynamoDB)."""
+        return [
+            s
+            for s in self.statements_of(function)
+            if any(a.startswith("kms:") for a in actions_of(s)) and is_envelope_grant(s)
+        ]
+
+    def table_key_statements_of(self, function: str) -> list[dict[str, Any]]:
+        """KMS statements that allow the key only through another service (kms:ViaService)."""
+        return [
+            s
+            for s in self.statements_of(function)
+            if "dynamodb." in str((s.get("Condition") or {}).get("StringEquals", {}).get("kms:ViaService"))
+        ]
 
     def key_policy_statements(self) -> list[dict[str, Any]]:
         key = self.props("BrokerKey")

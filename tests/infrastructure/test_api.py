@@ -16,7 +16,7 @@ PUBLIC = {"GET /v1/health", "GET /v1/openapi.json", "GET /v1/oauth/authorize", "
 ROUTES: dict[str, set[str]] = {
     "AuthorizerFunction": set(),
     "AuthorizeFunction": {"GET /v1/oauth/authorize"},
-    "CallbackFunction": {"GET /v1/oauth/callback"},
+    "CallbackFunction": {"GET /v1/oauth/callback", "POST /v1/connect-sessions/confirm"},
     "ApiFunction": {
         "GET /v1/health",
         "GET /v1/openapi.json",
@@ -187,7 +187,10 @@ def test_given_the_webhook_rule_when_delivery_fails_then_it_retries_and_dead_let
 
     assert webhook_rule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert stack.resources[queue_id]["Type"] == "AWS::SQS::Queue"
-    assert stack.props(queue_id)["SqsManagedSseEnabled"] is True
+    key_id = stack.props(queue_id)["KmsMasterKeyId"]["Ref"]
+    assert stack.resources[key_id]["Type"] == "AWS::KMS::Key"
+    assert key_id != "BrokerKey"  # the envelope key serves no other purpose
+    assert stack.props(key_id)["EnableKeyRotation"] is True
 
 
 def test_given_the_webhook_dead_letter_queue_when_eventbridge_sends_to_it_then_only_the_webhook_rule_may(

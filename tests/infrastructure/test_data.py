@@ -99,11 +99,14 @@ def test_given_the_table_when_reading_backups_then_point_in_time_recovery_is_on(
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
-def test_given_the_table_when_reading_encryption_then_server_side_encryption_uses_kms(
+def test_given_the_table_when_reading_encryption_then_it_is_encrypted_with_the_stacks_customer_managed_key(
     table: dict[str, Any],
 ) -> None:
-    assert table["SSESpecification"]["SSEEnabled"] is True
-    assert table["SSESpecification"]["SSEType"] == "KMS"
+    assert table["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::GetAtt": ["BrokerKey", "Arn"]},
+    }
 
 
 def test_given_the_table_when_reading_deletion_protection_then_it_follows_the_deletion_protection_parameter(

@@ -104,7 +104,8 @@ def test_given_a_function_when_sam_builds_it_then_its_makefile_target_copies_app
     makefile = (REPO_ROOT / CODE_DIRS[function] / "Makefile").read_text()
     recipe = re.search(rf"^build-{function}:\n((?:\t.*\n)+)", makefile, re.MULTILINE)
 
-    assert stack.resources[function]["Metadata"] == {"BuildMethod": "makefile"}
+    assert stack.resources[function]["Metadata"]["BuildMethod"] == "makefile"
+    assert set(stack.resources[function]["Metadata"]) <= {"BuildMethod", "checkov"}
     assert recipe is not None, f"no build-{function} target"
     assert "cp app.py" in recipe.group(1)
     assert "$(ARTIFACTS_DIR)" in recipe.group(1)
