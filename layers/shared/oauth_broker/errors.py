@@ -75,12 +75,37 @@ class ScopeNotGranted(BrokerError):
     status, code, title = 403, "scope_not_granted", "Scope not granted"
 
 
+class UnsupportedMediaType(BrokerError):
+    """A request body in a media type the route does not read (its routes read JSON)."""
+
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
 class RateLimited(BrokerError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
 
 class UpstreamError(BrokerError):
     status, code, title = 502, "upstream_error", "Upstream error"
+
+
+class ServiceUnavailable(BrokerError):
+    """One of the broker's own dependencies (DynamoDB, KMS, EventBridge, Lambda) is throttling,
+    failing or unreachable: nothing was changed that the next attempt would not redo or recover,
+    and retrying after `Retry-After` seconds helps (`oauth_broker.dependency_errors`)."""
+
+    status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: Any):
+        headers = extra.pop("headers", None) or {"Retry-After": str(retry_after)}
+        super().__init__(detail, headers=headers, **extra)
+
+
+class ServiceMisconfigured(BrokerError):
+    """The broker's deployment refuses it a dependency (an IAM or key policy denies a call): a
+    retry does not help, the operator must fix the deployment (the log names the call)."""
+
+    status, code, title = 500, "service_misconfigured", "Service misconfigured"
 
 
 class ResponseTooLarge(BrokerError):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from oauth_broker.auth.bearer import bearer_credential
+from oauth_broker.auth.jwks import JwksError
 from oauth_broker.auth.jwt import InvalidToken, JwtVerifier
 from oauth_broker.auth.principal import Principal
 from oauth_broker.config import BrokerConfig
@@ -42,6 +43,9 @@ class RequestAuthorizer:
             claims = self.verifier.verify(credential)
         except InvalidToken as exc:
             return None, f"invalid JWT: {exc}"
+        except JwksError:  # the IdP's keys cannot be loaded: fail the invocation, deny nothing
+            logger.error("the IdP's JWKS cannot be loaded; no decision made")
+            raise
         tenant = claims.get(self.config.tenant_claim)
         if not isinstance(tenant, str) or not tenant:
             return None, f"JWT has no {self.config.tenant_claim!r} claim"

@@ -60,8 +60,11 @@ class JwtVerifier:
                 sub={"essential": True},
             )
             registry.validate(decoded.claims)
-        except JwksError as exc:
-            raise InvalidToken(str(exc)) from None
+        except JwksError:
+            # Not the token's fault: the keys cannot be loaded (the IdP's JWKS is down at a cold
+            # start). Raised, not denied: API Gateway answers 500 and caches no decision, where a
+            # denial would be a 403 cached for the authorizer's TTL after the IdP is back.
+            raise
         except (JoseError, ValueError) as exc:
             raise InvalidToken(f"rejected: {type(exc).__name__}") from None
         return decoded.claims

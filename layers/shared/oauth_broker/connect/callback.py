@@ -36,6 +36,7 @@ from oauth_broker.connect.result_page import FlowResult, PageResponse, error_pag
 from oauth_broker.connect.scopes import scope_outcome
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext
 from oauth_broker.crypto.state_box import MIN_STATE_LENGTH, open_, state_hash
+from oauth_broker.dependency_errors import dependency_error
 from oauth_broker.errors import NotFound, ProviderDisabled
 from oauth_broker.ids import new_id
 from oauth_broker.observability import logger
@@ -126,8 +127,13 @@ def finish_authorization(services: Any, params: Mapping[str, str]) -> PageRespon
             )
         )
     except Exception as exc:  # a result page, never a stack trace; the type only in the log
-        logger.error("callback: unexpected error", extra={**log, "error_type": type(exc).__name__})
-        return render_result(FlowResult(error="internal_error", mode=record.mode, return_to=record.return_to))
+        # An AWS dependency's fault (dependency_errors): the state is spent, so the app is told
+        # `service_unavailable`: starting a new connect session shortly will work.
+        error = "service_unavailable" if dependency_error(exc) is not None else "internal_error"
+        logger.error(
+            "callback: unexpected error", extra={**log, "error_type": type(exc).__name__, "error": error}
+        )
+        return render_result(FlowResult(error=error, mode=record.mode, return_to=record.return_to))
     logger.info(
         "callback: result held for confirmation",
         extra={**log, "connection_id": held.connection_id, "missing_scopes": list(held.missing)},
@@ -229,7 +235,7 @@ def _client_secret(services: Any, client: OAuthClientRecord) -> str:
         logger.error(
             "callback: the OAuth client secret cannot be decrypted", extra={"error_type": type(exc).__name__}
         )
-        raise FlowFailed("internal_error") from None
+        raise FlowFailed("service_unavailable" if dependency_error(exc) else "internal_error") from None
     return secret
 
 
@@ -267,7 +273,11 @@ def _account(
             )
         except InvalidIdToken as exc:
             logger.info("callback: ID token refused", extra={"provider": provider.key, "reason": exc.reason})
-            raise FlowFailed("invalid_id_token") from None
+            # the provider's JWKS could not be loaded: nothing is wrong with the token, and a new
+            # flow shortly may work (like a transient token endpoint failure)
+            raise FlowFailed(
+                "upstream_error" if exc.reason == "keys_unavailable" else "invalid_id_token"
+            ) from None
         return Account(
             sub=str(claims["sub"]),
             email=claims.get("email") if isinstance(claims.get("email"), str) else None,

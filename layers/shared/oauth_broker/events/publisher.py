@@ -16,6 +16,7 @@ from oauth_broker.store.models import ConnectionRecord
 from oauth_broker.timeutil import rfc3339
 
 SOURCE = "oauth-broker"
+PUBLISH_ATTEMPTS = 3
 EVENT_TYPES = frozenset(
     {"created", "updated", "needs_reauth", "revoked", "refresh_failed", "deleted", "revocation_failed"}
 )
@@ -51,8 +52,9 @@ class EventPublisher:
     def publish(self, event_type: str, conn: ConnectionRecord, **extra: Any) -> dict[str, Any]:
         """Publishes `connection.<event_type>`; returns the EventBridge-shaped event.
 
-        A failure to publish is logged and swallowed: the state change it reports has already
-        been written, and an event outage must not fail the user's request.
+        A failure to publish is retried (`PUBLISH_ATTEMPTS` in all), then logged and swallowed: the
+        state change it reports has already been written, and an event outage must not fail the
+        user's request.
         """
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event_type!r}")
@@ -70,13 +72,27 @@ class EventPublisher:
             "Detail": json.dumps(detail, separators=(",", ":")),
             "EventBusName": self.bus_name,
         }
-        try:
-            resp = self.client.put_events(Entries=[entry])
-            if resp.get("FailedEntryCount"):
-                logger.warning("event not accepted by EventBridge", extra={"type": detail["type"]})
-        except Exception as exc:
+        # A failed call or a refused entry (FailedEntryCount: EventBridge's partial failure, which
+        # the SDK does not retry) is tried again, PUBLISH_ATTEMPTS times in all, then logged.
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                resp = self.client.put_events(Entries=[entry])
+            except Exception as exc:
+                logger.warning(
+                    "event publish failed",
+                    extra={"type": detail["type"], "error_type": type(exc).__name__, "attempt": attempt},
+                )
+                continue
+            if not resp.get("FailedEntryCount"):
+                break
+            codes = [e.get("ErrorCode") for e in resp.get("Entries") or [] if e.get("ErrorCode")]
             logger.warning(
-                "event publish failed", extra={"type": detail["type"], "error_type": type(exc).__name__}
+                "event not accepted by EventBridge",
+                extra={"type": detail["type"], "error_code": codes[0] if codes else None, "attempt": attempt},
+            )
+        else:
+            logger.error(
+                "event not published", extra={"type": detail["type"], "event_id": detail["event_id"]}
             )
         event = {"source": SOURCE, "detail-type": entry["DetailType"], "detail": detail}
         for listener in self.listeners:

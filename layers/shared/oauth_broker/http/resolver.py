@@ -7,14 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from oauth_broker.auth.api_key_recheck import recheck_api_key
 from oauth_broker.auth.principal import Principal
+from oauth_broker.dependency_errors import dependency_error, dependency_fault_code
 from oauth_broker.errors import BrokerError
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.problems import from_error, problem_response, validation_errors
+from oauth_broker.http.request_body import JsonBodiesOnly, body_is_utf8, not_utf8, unsupported_media_type
 from oauth_broker.observability import logger
 
 if TYPE_CHECKING:
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
 
 def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=enable_validation)
+    if enable_validation:
+        # the same validation, refusing bodies that are not JSON (`oauth_broker.http.request_body`)
+        app._request_validation_middleware = JsonBodiesOnly()  # type: ignore[no-untyped-call]
 
     @app.exception_handler(BrokerError)
     def _broker_error(err: BrokerError) -> Response[str]:
@@ -38,12 +46,36 @@ def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
             422, "validation_error", "Validation failed", f"invalid: {fields}", errors=errors
         )
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media_type(_: RequestUnsupportedContentType) -> Response[str]:
+        return from_error(unsupported_media_type())
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _undecodable(err: UnicodeDecodeError) -> Response[str]:
+        # the request body is not UTF-8 (Powertools decodes it to parse JSON); anything else is ours
+        if body_is_utf8(app.current_event):
+            return _unexpected(err)  # type: ignore[no-any-return]
+        return from_error(not_utf8())
+
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
         return problem_response(404, "not_found", "Not found", "no such route")
 
     @app.exception_handler(Exception)
     def _unexpected(err: Exception) -> Response[str]:
+        # An AWS dependency's fault (throttled, failing, timed out, key disabled, access denied)
+        # is classified in one place: 503 with Retry-After, or 500 service_misconfigured.
+        dependency = dependency_error(err)
+        if dependency is not None:
+            logger.warning(
+                "dependency failed",
+                extra={
+                    "code": dependency.code,
+                    "status": dependency.status,
+                    "aws_error": dependency_fault_code(err),
+                },
+            )
+            return from_error(dependency)
         # The type only: an exception's message may carry data we must not log or return.
         where = "".join(traceback.format_tb(err.__traceback__, limit=-3))  # code lines, no values
         logger.error("unhandled error", extra={"error_type": type(err).__name__, "where": where})

@@ -9,6 +9,7 @@ imported on first use (inside `oauth_broker.oauth`), not here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -16,6 +17,7 @@ from aws_lambda_powertools.event_handler import Response
 from oauth_broker.connect.authorize import start_authorization
 from oauth_broker.connect.callback import finish_authorization
 from oauth_broker.connect.result_page import PageResponse, error_page
+from oauth_broker.dependency_errors import dependency_error, dependency_fault_code
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
 from oauth_broker.observability import logger
@@ -33,6 +35,19 @@ def _response(page: PageResponse) -> Response[str]:
 
 
 def _unexpected(where: str, err: Exception) -> Response[str]:
+    dependency = dependency_error(err)
+    if dependency is not None:  # an AWS dependency's fault: classified once (dependency_errors)
+        logger.warning(
+            f"{where}: dependency failed",
+            extra={"code": dependency.code, "aws_error": dependency_fault_code(err)},
+        )
+        page = error_page(
+            "We could not finish this step because a service we depend on is busy or unavailable. "
+            "Wait a moment, then go back to the app and try again.",
+            title="Temporarily unavailable",
+            status=dependency.status,
+        )
+        return _response(replace(page, headers={**page.headers, **dependency.headers}))
     logger.error(f"{where}: unexpected error", extra={"error_type": type(err).__name__})
     return _response(
         error_page(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from oauth_broker.dependency_errors import dependency_error, dependency_fault_code
 from oauth_broker.errors import (
     BrokerError,
     ConfirmationRequired,
@@ -28,6 +29,8 @@ from oauth_broker.errors import (
     NotFound,
     ProviderDisabled,
     RateLimited,
+    ServiceMisconfigured,
+    ServiceUnavailable,
     UpstreamError,
 )
 from oauth_broker.observability import logger
@@ -138,6 +141,13 @@ def handle_invocation(services: Services, event: Mapping[str, Any], *, deadline:
     except BrokerError as err:
         return error_answer(err)
     except Exception as exc:  # the type only: a message may carry data we must not return
+        dependency = dependency_error(exc)  # an AWS fault: 503 (retry) or service_misconfigured
+        if dependency is not None:
+            logger.warning(
+                "invocation failed: dependency",
+                extra={"action": payload.action, "aws_error": dependency_fault_code(exc)},
+            )
+            return error_answer(dependency)
         logger.error("invocation failed", extra={"action": payload.action, "error_type": type(exc).__name__})
         return {"error": {"code": "internal_error", "detail": "the refresh function failed"}}
 
@@ -152,6 +162,8 @@ _ERRORS: dict[str, type[BrokerError]] = {
     "conflict": Conflict,
     "rate_limited": RateLimited,
     "forbidden": Forbidden,
+    "service_unavailable": ServiceUnavailable,
+    "service_misconfigured": ServiceMisconfigured,
 }
 
 

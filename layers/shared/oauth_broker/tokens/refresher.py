@@ -26,6 +26,7 @@ connection keeps its status and tokens.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections import OrderedDict
@@ -158,6 +159,13 @@ def ensure_usable(conn: ConnectionRecord) -> None:
                 f"provider {conn.provider} is disabled for this tenant", connection_id=conn.id
             )
         raise NotFound(f"connection {conn.id} not found")
+
+
+def _retry_hint(err: TokenEndpointError) -> float | None:
+    """Seconds to tell the caller to wait when retrying may help (None: it will not)."""
+    if err.kind != "transient":
+        return None
+    return max(1.0, err.retry_after or 1.0)
 
 
 def _is_transient_store_error(exc: Exception) -> bool:
@@ -379,7 +387,7 @@ class TokenRefresher:
             credentials = self.client_credentials(current.tenant, current.oauth_client_id)
         except TokenEndpointError as err:
             self._record_failure(current, err.code, attempts=0)
-            raise self._upstream(err.code) from None
+            raise self._upstream(err.code, retry_after=_retry_hint(err)) from None
 
         attempts = 0
         reloaded_client = False
@@ -428,7 +436,7 @@ class TokenRefresher:
                 headers={"Retry-After": "1"},
             )
         self._record_failure(current, error.code, attempts=attempts)
-        raise self._upstream(error.code)
+        raise self._upstream(error.code, retry_after=_retry_hint(error))
 
     def _store_refreshed(
         self,
@@ -519,7 +527,7 @@ class TokenRefresher:
                 "refreshed tokens could not be stored",
                 extra={"connection_id": current.id, "tenant": current.tenant, "rotated": rotated},
             )
-            raise self._upstream("store_unavailable")
+            raise self._upstream("store_unavailable", retry_after=1)
 
         token = AccessToken(
             token=response.access_token,
@@ -722,7 +730,7 @@ class TokenRefresher:
                 value.encode(), EncryptionContext(conn.tenant, conn.id, purpose)
             )
         except KeyServiceError:
-            raise self._upstream("key_service_unavailable") from None
+            raise self._upstream("key_service_unavailable", retry_after=1) from None
 
     def _token_of(self, conn: ConnectionRecord) -> AccessToken:
         """The connection's stored access token: from the cache, else decrypted (one KMS call)."""
@@ -736,7 +744,7 @@ class TokenRefresher:
                 conn.enc_access_token, EncryptionContext(conn.tenant, conn.id, "access_token")
             ).decode()
         except KeyServiceError:
-            raise self._upstream("key_service_unavailable") from None
+            raise self._upstream("key_service_unavailable", retry_after=1) from None
         token = AccessToken(
             token=value,
             expires_at=conn.expires_at,
@@ -765,10 +773,13 @@ class TokenRefresher:
         return max(delay, retry_after or 0.0)
 
     @staticmethod
-    def _upstream(code: str) -> UpstreamError:
+    def _upstream(code: str, *, retry_after: float | None = None) -> UpstreamError:
+        """`retry_after`: the failure is transient (the provider's 5xx/429/timeout, KMS or the
+        table unavailable), so the answer says when to retry."""
         return UpstreamError(
             "refreshing this connection's token failed; the connection keeps its status and tokens",
             reason=code,
+            headers={"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None,
         )
 
     def _note_failure(self, connection_id: str) -> None:
