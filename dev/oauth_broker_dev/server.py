@@ -4,13 +4,14 @@
     /fake-google/... a fake Google (consent page, token, JWKS, revocation, Gmail, People)
     /dev-idp/...     the development identity provider's JWKS, and POST /dev-idp/token for the demo
     /demo/           the demo frontend and connect.js
-    /docs            Swagger UI over /v1/openapi.json
+    /docs            Swagger UI over /v1/openapi.json (the pinned swagger-ui-py package's files)
 
 AWS comes from moto's server on 127.0.0.1 unless AWS_ENDPOINT_URL is set.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import threading
@@ -28,10 +29,27 @@ from oauth_broker_dev.gateway import LocalHttpApi
 
 STATIC_DIR = Path(__file__).parent / "static"
 
+# Swagger UI from the pinned swagger-ui-py package (Swagger UI 5.25.3), served by this server: /docs
+# works offline and never loads code from a CDN. validatorUrl null: no call to the online validator.
 SWAGGER_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>oauth-broker API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div><script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/v1/openapi.json", dom_id: "#ui"});</script></body></html>"""
+<link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/v1/openapi.json", dom_id: "#ui", validatorUrl: null});</script>
+</body></html>"""
+SWAGGER_FILES = {
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "text/javascript",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def swagger_ui_dir() -> Path:
+    """The static files of the installed swagger-ui-py (located without importing the package)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed: `make venv` installs the dev dependencies")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
 @dataclass
@@ -139,8 +157,10 @@ class LocalBroker:
             resp = Response(json.dumps(devidp.jwks()), content_type="application/json")
         elif req.path == "/dev-idp/token":
             resp = self._dev_token(req)
-        elif req.path == "/docs":
+        elif req.path in ("/docs", "/docs/"):
             resp = Response(SWAGGER_PAGE, content_type="text/html")
+        elif req.path.startswith("/docs/"):
+            resp = self._swagger_file(req.path.removeprefix("/docs/"))
         elif req.path in ("/", "/demo"):
             resp = Response(status=302, headers={"Location": "/demo/"})
         elif req.path.startswith("/demo/"):
@@ -185,6 +205,16 @@ class LocalBroker:
             json.dumps({"token": token}),
             content_type="application/json",
             headers={"Cache-Control": "no-store"},
+        )
+
+    @staticmethod
+    def _swagger_file(name: str) -> Response:
+        if name not in SWAGGER_FILES:
+            return Response("not found", status=404)
+        return Response(
+            (swagger_ui_dir() / name).read_bytes(),
+            content_type=SWAGGER_FILES[name],
+            headers={"Cache-Control": "public, max-age=3600"},
         )
 
     @staticmethod
