@@ -6,7 +6,11 @@
   can see; not itself; the lender must not borrow in turn, and a connection that lends may not
   borrow (one level only: no chains, no cycles); null stops borrowing;
 - `metadata`: a JSON object merged into the stored one as a JSON Merge Patch (RFC 7396: a member
-  set to null is removed; `"metadata": null` clears it); at most 4 KB serialized.
+  set to null is removed; `"metadata": null` clears it); at most 4 KB serialized, no empty key
+  (DynamoDB refuses an empty map key; moto stored one and then failed every later read of the
+  item), at most 16 levels deep (DynamoDB nests 32 at most), and numbers DynamoDB can hold (38
+  significant digits, magnitude 1E-130 to below 1E+126, finite) and Unicode text (no lone
+  surrogates from `\\ud800` escapes): the fuzzer found each of these a 500.
 
 The write is a compare-and-set on the connection's version: a concurrent change gives 409.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from oauth_broker.auth.principal import Principal
@@ -23,6 +28,7 @@ from oauth_broker.store.models import ConnectionRecord
 from oauth_broker.timeutil import rfc3339
 
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 16
 MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 25
 
 
@@ -48,6 +54,53 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def metadata_size(metadata: Mapping[str, Any]) -> int:
     return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _storable_number(value: float | int) -> bool:
+    """What a DynamoDB number holds: 38 significant digits, magnitude 1E-130 to below 1E+126."""
+    number = Decimal(str(value))  # as the table stores it (`store.table`)
+    if not number.is_finite():
+        return False
+    if number.is_zero():
+        return True
+    significant = "".join(map(str, number.as_tuple().digits)).strip("0")  # no context: no rounding
+    return len(significant) <= 38 and Decimal("1E-130") <= abs(number) < Decimal("1E+126")
+
+
+def _is_unicode_text(text: str) -> bool:
+    """JSON's `\\ud800` escapes decode to lone surrogates, which no UTF-8 (nor DynamoDB) holds."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def metadata_problem(value: Any, depth: int = 1) -> str | None:
+    """Why a (merged) metadata object cannot be stored, or None: an empty key, too deep, or a
+    number DynamoDB cannot hold."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _storable_number(value):
+            return None
+        return "numbers must be finite, at most 38 significant digits, magnitude 1E-130 to 1E+126"
+    if isinstance(value, (Mapping, list)) and depth > MAX_METADATA_DEPTH:
+        return f"must nest at most {MAX_METADATA_DEPTH} levels deep"
+    if isinstance(value, str):
+        return None if _is_unicode_text(value) else "strings must be Unicode text (no lone surrogates)"
+    children: list[Any] = []
+    if isinstance(value, Mapping):
+        if any(key == "" for key in value):
+            return "keys must not be empty"
+        if not all(_is_unicode_text(str(key)) for key in value):
+            return "strings must be Unicode text (no lone surrogates)"
+        children = list(value.values())
+    elif isinstance(value, list):
+        children = value
+    for child in children:
+        problem = metadata_problem(child, depth + 1)
+        if problem is not None:
+            return problem
+    return None
 
 
 def _lends_to_others(services: Any, tenant: str, connection_id: str) -> bool:
@@ -107,6 +160,9 @@ def update_connection(
         if patch is not None and not isinstance(patch, Mapping):
             raise _invalid("metadata", "must be a JSON object or null")
         merged = {} if patch is None else merge_patch(conn.metadata, patch)
+        problem = metadata_problem(merged)
+        if problem is not None:
+            raise _invalid("metadata", problem)
         if metadata_size(merged) > MAX_METADATA_BYTES:
             raise _invalid("metadata", f"must be at most {MAX_METADATA_BYTES} bytes serialized")
         update["metadata"] = merged
