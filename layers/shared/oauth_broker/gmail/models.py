@@ -20,6 +20,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from email import policy as email_policy
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.utils import getaddresses, parseaddr
 from typing import Annotated, Any
 
@@ -81,6 +84,8 @@ _INPUT_PHRASE_RE = re.compile(r"[^\x00-\x1f\x7f()<>\[\]:;@\\,\"]+")
 _MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 _MIME_TYPE_RE = re.compile(rf"({_MIME_NAME})/({_MIME_NAME})")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every C0 control but TAB, and DEL
+# Line breaks beyond CR and LF: str.splitlines() splits on them, and so does the email package.
+_LINE_BREAK_RE = re.compile("[\r\n\x85\u2028\u2029]")
 _MSG_ID_BODY_RE = re.compile(r"[\x21-\x3b\x3d\x3f-\x7e]+")  # printable ASCII but '<' and '>'
 _GMAIL_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _BASE64_WS_RE = re.compile(r"[ \t\r\n]+")
@@ -98,18 +103,51 @@ def _refuse_surrogates(value: str, what: str) -> None:
         ) from None
 
 
+def _encoded_word_texts(value: str) -> list[str]:
+    """What RFC 2047 encoded words in `value` decode to, as both of the standard library's decoders
+    read them (`email.header.decode_header`, and the header parser the message builder uses: it
+    decodes encoded words in a subject, a display name or a filename parameter). An encoded word
+    that does not decode counts as a line break: what another reader makes of it is unknown."""
+    texts: list[str] = []
+    try:
+        for chunk, charset in decode_header(value):
+            if isinstance(chunk, bytes):
+                try:
+                    texts.append(chunk.decode(charset or "latin-1", "replace"))
+                except LookupError:
+                    texts.append(chunk.decode("latin-1"))
+    except (HeaderParseError, ValueError):
+        texts.append("\n")
+    try:
+        texts.append(str(email_policy.default.header_factory("x-check", value)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError, IndexError):
+        texts.append(value)
+    return texts
+
+
 def _refuse_header_injection(value: str, what: str) -> str:
     _refuse_surrogates(value, what)
-    if "\r" in value or "\n" in value:
+    if _LINE_BREAK_RE.search(value):
         raise PydanticCustomError(
             "header_injection",
-            "{what} must not contain CR or LF characters",
+            "{what} must not contain CR, LF or other line break characters",
             {"what": what},
         )
     if _CONTROL_RE.search(value):
         raise PydanticCustomError(
             "control_character",
             "{what} must not contain control characters",
+            {"what": what},
+        )
+    # An encoded word is decoded by the email package when the message is built: one that decodes
+    # to a line break would write that line break into the header (a header of the attacker's).
+    if "=?" in value and any(
+        _LINE_BREAK_RE.search(text) or _CONTROL_RE.search(text) for text in _encoded_word_texts(value)
+    ):
+        raise PydanticCustomError(
+            "header_injection",
+            "{what} must not contain RFC 2047 encoded words that decode to line breaks or control "
+            "characters, or that do not decode",
             {"what": what},
         )
     return value
@@ -198,7 +236,9 @@ def parse_mailbox(value: str) -> tuple[str, str]:
         raise _invalid_address("a display name with special characters must be in double quotes")
     if shown != name:
         raise _invalid_address('expected "Name <local@domain>" or "local@domain"')
-    return name, _check_addr_spec(addr)
+    # A header carries a display name's words, not its spacing: the email package writes a quoted
+    # name unquoted when it can, and readers collapse the whitespace. The name is what will arrive.
+    return " ".join(name.split()), _check_addr_spec(addr)
 
 
 def format_mailbox(name: str, addr: str) -> str:

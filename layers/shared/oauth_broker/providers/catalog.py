@@ -444,7 +444,12 @@ class ScopeComparison:
 
 
 class _ScopeIndex:
-    """Lookups over a provider's scopes: input names -> full scope, any spelling -> equivalence class."""
+    """Lookups over a provider's scopes: input names -> full scope, any spelling -> equivalence class.
+
+    An alias that is another entry's full scope joins the two entries into one grant (Google
+    Contacts lists `.../userinfo.email`, an alias of the base scope `email`), transitively: a
+    class is named by its first scope in catalog order (base scopes first).
+    """
 
     __slots__ = ("canonical", "infos", "lookup")
 
@@ -464,10 +469,20 @@ class _ScopeIndex:
                 self.lookup.setdefault(info.short_name, info.scope)
         for alias, scope in aliased.items():
             self.lookup.setdefault(alias, scope)
-        for scope in self.infos:
-            self.canonical[scope] = aliased.get(scope, scope)
+        order = {scope: rank for rank, scope in enumerate(self.infos)}
+        parent = {scope: scope for scope in self.infos}
+
+        def root(scope: str) -> str:
+            while parent[scope] != scope:
+                scope = parent[scope]
+            return scope
+
         for alias, scope in aliased.items():
-            self.canonical[alias] = scope
+            if alias in parent:
+                first, second = sorted((root(alias), root(scope)), key=order.__getitem__)
+                parent[second] = first
+        for scope in self.infos:
+            self.canonical[scope] = root(scope)
 
     def canon(self, scope: str) -> str:
         full = self.lookup.get(scope, scope)
@@ -523,6 +538,8 @@ class ProviderDefinition(_Model):
             seen.setdefault(info.scope, f"{group}[{i}]")
         aliases: set[str] = set()
         short_names: set[str] = set()
+        # Every entry's short name, whatever its place: an alias may not be one (in either order).
+        all_short_names = {info.short_name for _, _, info in entries if info.short_name is not None}
         for group, i, info in entries:
             if info.short_name is not None:
                 if info.short_name in short_names or (
@@ -533,7 +550,7 @@ class ProviderDefinition(_Model):
                     )
                 short_names.add(info.short_name)
             for alias in info.aliases:
-                if alias in aliases or alias == info.scope or alias in short_names:
+                if alias in aliases or alias == info.scope or alias in all_short_names:
                     yield FieldIssue(f"{group}[{i}].aliases", f"alias {alias!r} is already used")
                 aliases.add(alias)
 
