@@ -343,3 +343,41 @@ def test_given_google_is_down_when_the_code_is_exchanged_then_the_result_is_upst
     assert flow.response.status_code == 303
     assert flow.response.headers["Location"] == RETURN_TO + "?error=upstream_error"
     assert_nothing_written(cw)
+
+
+# -- the account a flow gives: from the verified ID token, strings only --
+
+
+def test_given_an_id_token_with_email_and_hd_when_the_flow_finishes_then_the_connection_has_them(cw):
+    rewrite_token_responses(
+        cw.world, cw.fake, resign(cw, {"email": "alice@corp.example", "hd": "corp.example"})
+    )
+    flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO)
+
+    rec = cw.world.services.connections.get(flow.connection_id)
+    assert (rec.account_email, rec.account_hd) == ("alice@corp.example", "corp.example")
+
+
+def test_given_an_id_token_whose_email_and_hd_are_not_strings_when_the_flow_finishes_then_they_are_dropped(
+    cw,
+):
+    rewrite_token_responses(cw.world, cw.fake, resign(cw, {"email": ["a@corp.example"], "hd": 7}))
+    flow = run_flow(cw.world, cw.fake, cw.ocl, return_to=RETURN_TO)
+
+    rec = cw.world.services.connections.get(flow.connection_id)
+    assert (rec.account_email, rec.account_hd) == (None, None)
+
+
+def test_given_a_provider_with_neither_id_token_nor_userinfo_when_the_flow_finishes_then_it_has_no_account(
+    cw,
+):
+    provider = custom_oauth2()
+    del provider["auth"]["userinfo_url"]
+    idp, client = custom_provider(cw, provider)
+    flow = run_flow(
+        cw.world, idp, client, provider="acme-oauth", tamper=lambda url: with_param(url, "iss", None)
+    )
+
+    assert flow.result.get("error") is None, flow.result
+    rec = cw.world.services.connections.get(flow.connection_id)
+    assert (rec.account_sub, rec.account_email) == (None, None)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from brokertest.connect import (
     RETURN_TO,
     allow_return_origins,
+    callback,
+    create_session,
     posted_message,
+    provider_redirect,
+    result_of,
     rewrite_token_responses,
     run_flow,
 )
@@ -154,3 +160,43 @@ def test_given_google_when_a_re_authorization_replaces_the_refresh_token_then_th
     run_flow(cw.world, cw.fake, cw.ocl, connection_id=con_id, prompt="consent")
     assert cw.fake.revocations == []
     assert cw.fake.token_info(token_of(cw, con_id, "refresh_token"))["active"]
+
+
+def _changed_during_the_flow(cw, con_id: str, change: str) -> None:
+    services = cw.world.services
+    if change == "deleted":
+        services.connections.delete(con_id)
+        return
+    rec = services.connections.get(con_id)
+    update = {"owner": "mallory"} if change == "owner" else {"provider": "google-contacts"}
+    services.connections.save(rec.model_copy(update=update), expected_version=rec.version)
+
+
+@pytest.mark.parametrize("change", ["deleted", "owner", "provider"])
+def test_given_the_connection_changed_during_a_re_authorization_when_the_callback_comes_then_it_is_not_found(
+    cw, change
+):
+    """The callback checks the connection again: session creation's check is minutes old by then."""
+    con_id = connect(cw)
+    session = create_session(cw.world, cw.ocl, connection_id=con_id)
+    callback_url = cw.fake.complete_consent(provider_redirect(cw.world, session["authorize_url"]))
+    _changed_during_the_flow(cw, con_id, change)
+
+    result = result_of(callback(cw.world, callback_url))
+
+    assert result["error"] == "connection_not_found"
+    assert result.get("confirmation") is None
+
+
+def test_given_a_re_authorization_with_a_new_name_when_confirmed_then_the_name_changes_and_the_account_stays(
+    cw,
+):
+    con_id = connect(cw, name="Work mail")
+    before = cw.world.services.connections.get(con_id)
+
+    flow = run_flow(cw.world, cw.fake, cw.ocl, connection_id=con_id, name="Renamed", return_to=RETURN_TO)
+
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "active"
+    after = cw.world.services.connections.get(con_id)
+    assert after.name == "Renamed"
+    assert after.account_sub == before.account_sub and after.account_sub is not None

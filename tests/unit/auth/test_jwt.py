@@ -114,3 +114,56 @@ def test_given_an_unknown_kid_when_verified_then_the_jwks_is_refetched_once():
     )
     assert v.verify(rotated_token)["sub"] == "bob"
     assert len(calls) == 2
+
+
+# -- each guard by its own message --
+
+
+def test_given_headers_of_every_base64url_length_when_read_then_the_padding_is_restored() -> None:
+    from oauth_broker.auth.jwt import _header
+
+    for header in ({"a": 1}, {"a": 12}, {"a": 123}, {"alg": "RS256", "kid": "k1"}):
+        encoded = (
+            base64.urlsafe_b64encode(json.dumps(header, separators=(",", ":")).encode()).decode().rstrip("=")
+        )
+        assert _header(f"{encoded}.body.sig") == header, encoded
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("a.b", "not a compact JWS"),
+        ("a.b.c.d", "not a compact JWS"),
+        ("!!.b.c", "malformed token"),
+        ("eyJhbGciOiJIUzI1NiJ9.e30.c2ln", "algorithm 'HS256' not allowed"),
+    ],
+)
+def test_given_a_token_that_one_guard_refuses_when_verified_then_the_message_is_that_guards_own(raw, message):
+    with pytest.raises(InvalidToken) as caught:
+        verifier().verify(raw)
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("claim", ["iss", "aud", "sub"])
+def test_given_a_token_without_an_essential_claim_when_verified_then_it_is_rejected_by_the_claims_check(
+    claim,
+):
+    with pytest.raises(InvalidToken) as caught:
+        verifier().verify(token(**{claim: None}))
+
+    assert str(caught.value) == "rejected: MissingClaimError"
+
+
+def test_given_a_token_expired_within_the_default_leeway_when_verified_then_it_is_accepted():
+    assert verifier().leeway == 30
+    assert verifier().verify(token(exp=int(time.time()) - 10))["sub"] == "alice"
+
+
+@pytest.mark.parametrize("alg", ["RS384", "RS512", "PS256"])
+def test_given_a_token_signed_with_another_allowed_rsa_algorithm_when_verified_then_it_verifies(alg):
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": AUD, "sub": "alice", "exp": now + 300}
+    signed = jwt.encode({"alg": alg, "kid": "k1"}, claims, SIGNER, algorithms=[alg])
+
+    assert verifier().verify(signed)["sub"] == "alice"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -170,3 +171,115 @@ def test_given_an_unreachable_jwks_when_verified_then_the_keys_are_unavailable(k
 
     cache = JwksCache("https://idp.test/jwks", httpx.Client(transport=httpx.MockTransport(down)))
     assert reason(sign(key, claims()), key, keys=cache.key_set) == "keys_unavailable"
+
+
+# -- each check by its own reason --
+
+
+def test_given_a_refusal_then_its_message_is_its_reason():
+    assert str(InvalidIdToken("nonce")) == "nonce"
+
+
+def test_given_an_issuer_without_aliases_when_verified_then_exactly_that_issuer_is_accepted(key):
+    from oauth_broker.oauth.id_token import accepted_issuers
+
+    assert accepted_issuers("https://idp.test") == ("https://idp.test",)
+    assert (
+        verify(sign(key, claims(iss="https://idp.test")), key, issuer="https://idp.test")["sub"] == "1098765"
+    )
+
+
+@pytest.mark.parametrize("token", [None, b"a.b.c", "a.b", "a.b.c.d", "!!.b.c"])
+def test_given_something_that_is_not_a_compact_jws_when_verified_then_it_is_malformed(key, token):
+    assert reason(token, key) == "malformed"
+
+
+def test_given_a_kid_that_is_not_a_string_when_the_keys_are_asked_for_then_no_kid_is_passed(key):
+    asked: list[Any] = []
+    public = KeySet([RSAKey.import_key(key.as_dict(private=False))])
+
+    def keys(kid: str | None) -> KeySet:
+        asked.append(kid)
+        return public
+
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    signing_input = (
+        f"{b64(json.dumps({'alg': 'RS256', 'kid': 5}).encode())}.{b64(json.dumps(claims()).encode())}"
+    )
+    signature = key.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    with contextlib.suppress(InvalidIdToken):  # joserfc may refuse the header: only the lookup counts
+        verify(f"{signing_input}.{b64(signature)}", key, keys=keys)
+
+    assert asked == [None]
+
+
+def test_given_a_kid_the_key_set_does_not_hold_when_verified_then_the_signature_is_refused(key):
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "k9", "alg": "RS256", "use": "sig"})
+
+    assert reason(sign(stranger, claims()), key) == "signature"
+
+
+@pytest.mark.parametrize("alg", ["RS384", "PS256"])
+def test_given_a_token_signed_with_another_allowed_algorithm_when_verified_then_it_is_accepted(alg):
+    any_alg_key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    token = jwt.encode({"alg": alg, "kid": "k1"}, claims(), any_alg_key, algorithms=[alg])
+
+    assert verify(token, any_alg_key)["sub"] == "1098765"
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        ({"iss": None}, "issuer"),
+        ({"aud": None, "azp": None}, "audience"),
+        ({"exp": None}, "claims"),
+        ({"iat": None}, "claims"),
+        ({"iss": None, "aud": None, "azp": None}, "issuer"),
+    ],
+)
+def test_given_a_token_without_an_essential_claim_when_verified_then_it_is_refused_with_that_claims_reason(
+    key, missing, expected
+):
+    assert reason(sign(key, claims(**missing)), key) == expected
+
+
+def test_given_a_token_not_yet_valid_when_verified_then_the_claims_are_refused(key):
+    assert reason(sign(key, claims(nbf=int(time.time()) + 3600)), key) == "claims"
+
+
+def test_given_a_clock_when_verified_then_expiry_is_judged_by_that_clock(key):
+    token = sign(key, claims())
+
+    assert reason(token, key, now=lambda: int(time.time()) + 7200) == "expired"
+
+
+@pytest.mark.parametrize("aud", [CLIENT, [CLIENT]])
+def test_given_one_audience_and_no_azp_when_verified_then_it_is_accepted(key, aud):
+    assert verify(sign(key, claims(aud=aud, azp=None)), key)["sub"] == "1098765"
+
+
+def test_given_several_audiences_and_no_azp_when_verified_then_it_is_refused(key):
+    assert reason(sign(key, claims(aud=[CLIENT, "other"], azp=None)), key) == "audience"
+
+
+def test_given_several_audiences_and_azp_of_this_client_when_verified_then_it_is_accepted(key):
+    assert verify(sign(key, claims(aud=[CLIENT, "other"], azp=CLIENT)), key)["sub"] == "1098765"
+
+
+def test_given_one_audience_and_azp_of_another_client_when_verified_then_it_is_refused(key):
+    assert reason(sign(key, claims(aud=CLIENT, azp="other")), key) == "audience"
+
+
+def test_given_no_nonce_was_sent_when_the_token_carries_none_then_it_is_accepted_and_any_is_refused(
+    key,
+):
+    assert verify(sign(key, claims(nonce=None)), key, nonce=None)["sub"] == "1098765"
+    assert reason(sign(key, claims()), key, nonce=None) == "nonce"

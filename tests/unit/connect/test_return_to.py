@@ -65,3 +65,68 @@ def test_given_a_return_to_with_a_query_and_fragment_when_result_params_are_adde
 def test_given_a_return_to_with_stale_result_params_when_a_result_is_added_then_the_stale_ones_are_dropped():
     url = with_result_params("https://app.example.com/i?error=access_denied&x=1", {"connection_id": "con_1"})
     assert url == "https://app.example.com/i?x=1&connection_id=con_1"
+
+
+# -- each guard by its own message: a URL refused by a later guard does not pin an earlier one --
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "return_to must be a URL of at most 2048 characters"),
+        ("https://app.example.com/" + "a" * 2025, "return_to must be a URL of at most 2048 characters"),
+        (
+            "https://app.example.com/a b",
+            "return_to must not contain whitespace, control characters or backslashes",
+        ),
+        (
+            "https://app.example.com/a\x00",
+            "return_to must not contain whitespace, control characters or backslashes",
+        ),
+        (
+            "https://app.example.com/a\x7f",
+            "return_to must not contain whitespace, control characters or backslashes",
+        ),
+        (
+            "https://app.example.com\\x",
+            "return_to must not contain whitespace, control characters or backslashes",
+        ),
+        ("https://[::1/x", "return_to is not a valid URL"),
+        ("ftp://app.example.com/", "return_to must be an absolute http(s) URL or origin"),
+        ("https:///x", "return_to must be an absolute http(s) URL or origin"),
+        ("https://:443/x", "return_to must be an absolute http(s) URL or origin"),
+        ("https://user@app.example.com/", "return_to must not contain user information"),
+        ("https://app.example.com:99999/", "return_to has an invalid port"),
+        ("https://app.example.com:https/", "return_to has an invalid port"),
+        ("https://evil.example.com/", "return_to is not on the tenant's allowed_return_origins"),
+    ],
+)
+def test_given_a_return_to_that_one_guard_refuses_when_checked_then_the_message_is_that_guards_own(
+    value, message
+):
+    with pytest.raises(ReturnToRefused) as caught:
+        check_return_to(value, ALLOWED)
+
+    assert str(caught.value) == message
+
+
+def test_given_a_return_to_of_the_longest_accepted_length_when_checked_then_it_is_accepted():
+    value = "https://app.example.com/" + "a" * 2024
+
+    assert len(value) == 2048
+    assert check_return_to(value, ALLOWED) == value
+
+
+@pytest.mark.parametrize(
+    "allowed", ["https://app.example.box/", "HTTPS://APP.EXAMPLE.BOX/", "https://app.example.box"]
+)
+def test_given_an_allowed_origin_spelled_with_a_slash_or_capitals_when_a_url_on_it_is_checked_then_it_matches(
+    allowed,
+):
+    assert check_return_to("https://app.example.box/x", [allowed]) == "https://app.example.box/x"
+
+
+def test_given_a_return_to_with_a_blank_query_parameter_when_result_params_are_added_then_it_is_kept():
+    url = with_result_params("https://app.example.com/i?flag=&x=1", {"status": "active"})
+
+    assert url == "https://app.example.com/i?flag=&x=1&status=active"

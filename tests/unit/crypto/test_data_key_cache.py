@@ -317,3 +317,61 @@ def test_given_many_threads_sharing_a_cache_when_they_take_keys_then_no_data_key
 
     assert sum(uses.values()) == 8 * 4000
     assert max(uses.values()) <= 5
+
+
+def test_given_a_key_on_its_last_allowed_use_when_taken_then_it_leaves_the_cache_zeroed() -> None:
+    cache = DataKeyCache(max_uses=2)
+    key = bytearray(b"\x66" * 32)
+    cache.put_for_encrypt("k", CTX, key, b"edk", now=0.0)
+
+    assert cache.get_for_encrypt("k", CTX, now=0.0) == (b"\x66" * 32, b"edk")
+    assert len(cache) == 0
+    assert key == bytearray(32)
+
+
+def test_given_a_cached_key_when_another_is_put_for_the_same_context_then_the_first_is_zeroed() -> None:
+    cache = DataKeyCache()
+    first, second = bytearray(b"\x77" * 32), bytearray(b"\x88" * 32)
+    cache.put_for_encrypt("k", CTX, first, b"edk-1", now=0.0)
+
+    cache.put_for_encrypt("k", CTX, second, b"edk-2", now=0.0)
+
+    assert first == bytearray(32)
+    assert len(cache) == 1
+    assert cache.get_for_encrypt("k", CTX, now=0.0) == (b"\x88" * 32, b"edk-2")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_age_seconds": 0}, "max_age_seconds must be positive"),
+        ({"max_uses": 0}, "max_uses must be at least 1"),
+        ({"max_entries": 0}, "max_entries must be at least 1"),
+    ],
+    ids=["age", "uses", "entries"],
+)
+def test_given_a_bound_below_its_minimum_when_a_cache_is_created_then_the_message_names_it(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        DataKeyCache(**kwargs)
+
+    assert str(caught.value) == message
+
+
+def test_given_the_smallest_bounds_when_a_cache_is_created_then_they_are_accepted() -> None:
+    smallest = DataKeyCache(max_age_seconds=0.5, max_uses=1, max_entries=1)
+    default = DataKeyCache()
+
+    assert (smallest.max_age_seconds, smallest.max_uses, smallest.max_entries) == (0.5, 1, 1)
+    assert (default.max_age_seconds, default.max_uses, default.max_entries) == (300, 1000, 1000)
+
+
+def test_given_max_uses_of_one_when_a_fresh_key_is_put_then_it_is_not_kept_and_its_buffer_is_zeroed() -> None:
+    cache = DataKeyCache(max_uses=1)
+    key = bytearray(b"\x99" * 32)
+
+    cache.put_for_encrypt("k", CTX, key, b"edk", now=0.0)
+
+    assert len(cache) == 0
+    assert key == bytearray(32)

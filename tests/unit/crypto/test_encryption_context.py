@@ -71,3 +71,22 @@ def test_given_a_context_then_it_is_immutable() -> None:
 
     with pytest.raises(AttributeError):
         ctx.tenant = "globex"  # type: ignore[misc]
+
+
+def test_given_a_field_that_is_not_valid_unicode_when_a_context_is_created_then_it_is_refused_by_name() -> (
+    None
+):
+    with pytest.raises(ValueError) as caught:
+        EncryptionContext(tenant="acme\ud800", record_id="con_1", purpose="refresh_token")
+
+    assert str(caught.value) == "EncryptionContext.tenant is not valid Unicode"
+
+
+def test_given_an_unknown_purpose_when_a_context_is_created_then_the_message_lists_the_purposes() -> None:
+    with pytest.raises(ValueError) as caught:
+        EncryptionContext(tenant="acme", record_id="con_1", purpose="id_token")
+
+    assert str(caught.value) == (
+        "EncryptionContext.purpose must be one of access_token, client_secret, refresh_token, "
+        "webhook_secret; got 'id_token'"
+    )

@@ -401,3 +401,195 @@ def test_given_a_fresh_interpreter_when_the_crypto_module_is_imported_then_neith
     )
 
     assert out.stdout.strip() == "[]"
+
+
+# -- each guard by its own message (no KMS reached unless the test says so) ----------------------
+class UnreachableKms:
+    """A KMS stand-in for guards that must refuse before any KMS call."""
+
+    def generate_data_key(self, **_: Any) -> dict[str, Any]:
+        raise AssertionError("KMS reached")
+
+    def decrypt(self, **_: Any) -> dict[str, Any]:
+        raise AssertionError("KMS reached")
+
+
+def blob_of(nonce: bytes = b"n" * 12, ciphertext: bytes = b"c" * 16) -> str:
+    return ".".join(
+        ("v1", b64url_encode(b"encrypted-data-key"), b64url_encode(nonce), b64url_encode(ciphertext))
+    )
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"v1.a.b.c", "malformed blob: expected a string"),
+        ("v1.é.b.c", "malformed blob: not ASCII"),
+        ("v2.a.b.c", "unsupported blob version (expected v1)"),
+        ("v1.a.b", "malformed blob: expected 4 dot-separated parts"),
+        ("v1.a.b.c.d", "malformed blob: expected 4 dot-separated parts"),
+        ("v1.QR.bm9uY2U.Y2lwaGVy", "malformed blob: a part is not canonical base64url"),
+        (blob_of(nonce=b"n" * 11), "malformed blob: nonce must be 12 bytes"),
+        (blob_of(ciphertext=b"c" * 15), "malformed blob: ciphertext shorter than the authentication tag"),
+    ],
+)
+def test_given_a_blob_that_one_guard_refuses_when_decrypted_then_the_message_is_that_guards_own(
+    blob: Any, message: str
+) -> None:
+    with pytest.raises(DecryptionError) as caught:
+        Envelope(UnreachableKms(), "alias/any").decrypt(blob, CTX)
+
+    assert str(caught.value) == message
+
+
+def test_given_a_ciphertext_exactly_one_tag_long_when_decrypted_then_it_is_not_refused_as_short() -> None:
+    with pytest.raises(AssertionError, match="KMS reached"):
+        Envelope(UnreachableKms(), "alias/any").decrypt(blob_of(ciphertext=b"c" * 16), CTX)
+
+
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ("", "empty part"),
+        ("ab!c", "not base64url"),
+        ("ab!cd", "not base64url"),  # a stray character is refused, not skipped
+        ("QR", "not canonical base64url"),
+        ("QQ==", "not canonical base64url"),
+    ],
+)
+def test_given_a_part_that_is_not_canonical_base64url_when_decoded_then_the_reason_is_named(
+    part: str, message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        envelope_module._unb64url(part)
+
+    assert str(caught.value) == message
+
+
+def test_given_no_encryption_context_when_decrypting_then_it_is_refused_by_name() -> None:
+    with pytest.raises(TypeError) as caught:
+        Envelope(UnreachableKms(), "alias/any").decrypt(valid_blob(), None)  # type: ignore[arg-type]
+
+    assert str(caught.value) == "Envelope.decrypt needs an EncryptionContext"
+
+
+def test_given_a_blob_for_another_context_when_decrypted_then_the_authentication_failure_is_named() -> None:
+    envelope = Envelope(ContextBlindKms(), "alias/any")
+    blob = envelope.encrypt(SECRET, CTX)
+
+    with pytest.raises(DecryptionError) as caught:
+        envelope.decrypt(blob, EncryptionContext("acme", "con_other", "refresh_token"))
+
+    assert str(caught.value) == "ciphertext failed authentication: tampered blob or wrong encryption context"
+
+
+class ShortKeyKms(ContextBlindKms):
+    def decrypt(self, **_: Any) -> dict[str, Any]:
+        return {"Plaintext": b"short"}
+
+
+def test_given_kms_decrypt_returns_a_short_key_when_decrypting_then_the_decrypt_operation_is_named() -> None:
+    envelope = Envelope(ShortKeyKms(), "alias/any")
+
+    with pytest.raises(KeyServiceError) as caught:
+        envelope.decrypt(envelope.encrypt(SECRET, CTX), CTX)
+
+    assert str(caught.value) == "KMS Decrypt did not return a 32-byte data key"
+
+
+class AnsweringKms:
+    """A KMS stand-in that answers GenerateDataKey and Decrypt with the given responses."""
+
+    def __init__(self, generated: dict[str, Any], decrypted: dict[str, Any] | None = None) -> None:
+        self.generated, self.decrypted = generated, decrypted or {}
+
+    def generate_data_key(self, **_: Any) -> dict[str, Any]:
+        return self.generated
+
+    def decrypt(self, **_: Any) -> dict[str, Any]:
+        return self.decrypted
+
+
+@pytest.mark.parametrize(
+    ("generated", "message"),
+    [
+        (
+            {"Plaintext": b"short", "CiphertextBlob": b"edk"},
+            "KMS GenerateDataKey did not return a 32-byte data key",
+        ),
+        (
+            {"Plaintext": "k" * 32, "CiphertextBlob": b"edk"},
+            "KMS GenerateDataKey did not return a 32-byte data key",
+        ),
+        (
+            {"Plaintext": b"k" * 32, "CiphertextBlob": b""},
+            "KMS GenerateDataKey returned no encrypted data key",
+        ),
+        ({"Plaintext": b"k" * 32}, "KMS GenerateDataKey returned no encrypted data key"),
+    ],
+)
+def test_given_kms_generates_an_unusable_data_key_when_encrypting_then_the_message_names_the_fault(
+    generated: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(KeyServiceError) as caught:
+        Envelope(AnsweringKms(generated), "alias/any").encrypt(SECRET, CTX)
+
+    assert str(caught.value) == message
+
+
+def test_given_kms_decrypt_returns_text_instead_of_a_key_when_decrypting_then_it_is_refused() -> None:
+    kms = AnsweringKms({"Plaintext": b"k" * 32, "CiphertextBlob": b"edk"}, {"Plaintext": "k" * 32})
+    envelope = Envelope(kms, "alias/any")
+
+    with pytest.raises(KeyServiceError) as caught:
+        envelope.decrypt(envelope.encrypt(SECRET, CTX), CTX)
+
+    assert str(caught.value) == "KMS Decrypt did not return a 32-byte data key"
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "ctx", "message"),
+    [
+        ("text", CTX, "Envelope.encrypt takes bytes; encode text first"),
+        (SECRET, None, "Envelope.encrypt needs an EncryptionContext"),
+    ],
+)
+def test_given_a_wrong_argument_when_encrypting_then_it_is_refused_by_name(
+    plaintext: Any, ctx: Any, message: str
+) -> None:
+    with pytest.raises(TypeError) as caught:
+        Envelope(UnreachableKms(), "alias/any").encrypt(plaintext, ctx)
+
+    assert str(caught.value) == message
+
+
+def test_given_kms_denies_generating_a_data_key_when_encrypting_then_it_is_a_key_service_error_by_name() -> (
+    None
+):
+    with pytest.raises(KeyServiceError) as caught:
+        Envelope(FailingKms("AccessDeniedException"), "alias/any").encrypt(SECRET, CTX)
+
+    assert not isinstance(caught.value, DecryptionError)
+    assert str(caught.value) == "KMS could not generate a data key (AccessDeniedException)"
+
+
+def test_given_kms_refuses_the_data_key_when_decrypting_then_the_message_names_code_and_causes() -> None:
+    with pytest.raises(DecryptionError) as caught:
+        Envelope(FailingKms("InvalidCiphertextException"), "alias/any").decrypt(valid_blob(), CTX)
+
+    assert str(caught.value) == (
+        "KMS refused to decrypt the data key (InvalidCiphertextException): "
+        "tampered data key, wrong encryption context or wrong KMS key"
+    )
+
+
+def test_given_a_kms_error_without_a_code_when_encrypting_then_it_is_an_unknown_error() -> None:
+    with pytest.raises(KeyServiceError) as caught:
+        Envelope(FailingKms(""), "alias/any").encrypt(SECRET, CTX)
+
+    assert str(caught.value) == "KMS could not generate a data key (unknown error)"
+
+
+def test_given_bytes_whose_base64url_ends_in_x_when_encoded_then_only_padding_is_dropped() -> None:
+    assert envelope_module._b64url(b"\x00\x00\x17") == "AAAX"
+    assert envelope_module._b64url(b"\x00") == "AA"

@@ -123,3 +123,65 @@ def test_given_a_state_then_its_hash_is_the_sha256_hex_of_its_utf8_bytes() -> No
 
     assert state_hash(state) == hashlib.sha256(state.encode()).hexdigest()
     assert state_hash(state) != state_hash(new_state())
+
+
+# -- each guard by its own message ------------------------------------------------------------
+
+
+def box_of(nonce: bytes = b"n" * 12, ciphertext: bytes = b"c" * 16) -> str:
+    return ".".join(("s1", b64url_encode(nonce), b64url_encode(ciphertext)))
+
+
+@pytest.mark.parametrize(
+    ("state", "blob", "message"),
+    [
+        ("", box_of(), "cannot open the state box: no state value"),
+        (None, box_of(), "cannot open the state box: no state value"),
+        ("s" * 43, b"s1.a.b", "malformed state box"),
+        ("s" * 43, "s1.é.b", "malformed state box"),
+        ("s" * 43, "s2.a.b", "unsupported state box version (expected s1)"),
+        ("s" * 43, "s1.a.b.c", "malformed state box: expected 3 dot-separated parts"),
+        ("s" * 43, "s1.QR.Y2lwaGVy", "malformed state box: a part is not canonical base64url"),
+        ("s" * 43, box_of(nonce=b"n" * 11), "malformed state box: nonce must be 12 bytes"),
+        (
+            "s" * 43,
+            box_of(ciphertext=b"c" * 15),
+            "malformed state box: ciphertext shorter than the authentication tag",
+        ),
+        (
+            "s" * 43,
+            box_of(ciphertext=b"c" * 16),
+            "state box failed authentication: wrong state or tampered blob",
+        ),
+    ],
+)
+def test_given_a_box_that_one_guard_refuses_when_opened_then_the_message_is_that_guards_own(
+    state: str, blob: str, message: str
+) -> None:
+    with pytest.raises(DecryptionError) as caught:
+        open_(state, blob)
+
+    assert str(caught.value) == message
+
+
+def test_given_a_state_of_exactly_the_minimum_length_when_sealing_then_it_is_accepted() -> None:
+    state = "s" * MIN_STATE_LENGTH
+
+    assert open_(state, seal(state, PAYLOAD)) == PAYLOAD
+
+
+def test_given_a_payload_that_is_not_bytes_when_sealing_then_it_is_refused_by_name() -> None:
+    with pytest.raises(TypeError) as caught:
+        seal(new_state(), PAYLOAD.decode())  # type: ignore[arg-type]
+
+    assert str(caught.value) == "seal takes bytes; encode the payload first"
+
+
+def test_given_a_state_with_a_lone_surrogate_then_it_hashes_and_seals_as_its_surrogatepass_utf8_bytes() -> (
+    None
+):
+    state = "\ud800" + "s" * 42
+    raw = state.encode("utf-8", "surrogatepass")
+
+    assert state_hash(state) == hashlib.sha256(raw).hexdigest()
+    assert open_(state, seal(state, PAYLOAD)) == PAYLOAD

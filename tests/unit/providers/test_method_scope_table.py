@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oauth_broker.providers.catalog import ProviderCatalog
-from oauth_broker.providers.scopes import MethodScopeTable
+from oauth_broker.providers.scopes import MatchedMethod, MethodScopeTable
 
 AUTH = "https://www.googleapis.com/auth/"
 
@@ -184,3 +184,109 @@ def test_given_the_catalog_then_every_method_scope_is_a_scope_of_its_provider(
         provider = by_table[template.api]
         unknown = [scope for scope in template.scopes if provider.scope_info(scope) is None]
         assert not unknown, (template.id, unknown)
+
+
+# -- each matching rule pinned on a small table of its own --
+
+
+def one_api(*templates: str, method: str = "GET") -> MethodScopeTable:
+    return MethodScopeTable.from_rows(
+        [
+            {"api": "x", "id": f"x.m{i}", "http_method": method, "path": path, "scopes": [f"s{i}"]}
+            for i, path in enumerate(templates)
+        ]
+    )
+
+
+def test_given_a_row_when_loaded_then_every_field_of_the_match_comes_from_it() -> None:
+    table = MethodScopeTable.from_rows(
+        [
+            {
+                "api": "x",
+                "id": "x.up",
+                "http_method": "post",
+                "path": "v1/up",
+                "scopes": ["a", "b"],
+                "upload": 1,
+            },
+            {"api": "x", "id": "x.bare", "http_method": "GET", "path": "v1/bare"},
+        ]
+    )
+    up, bare = table.match("v1/up", "POST"), table.match("v1/bare", "get")
+
+    assert up == MatchedMethod("x", "x.up", "POST", "v1/up", {}, frozenset({"a", "b"}), True)
+    assert bare == MatchedMethod("x", "x.bare", "GET", "v1/bare", {}, frozenset(), False)
+
+
+def test_given_a_query_or_fragment_with_repeated_delimiters_when_matching_then_only_the_path_counts() -> None:
+    table = one_api("Xapi/v1/items")
+
+    for path in ("Xapi/v1/items?a=1?b=2", "Xapi/v1/items#a#b", "/Xapi/v1/items?a#b"):
+        assert (matched := table.match(path, "GET")) is not None and matched.id == "x.m0", path
+
+
+@pytest.mark.parametrize("path", ["v1/things/:enable", "v1/things/abc:disable", "v1/things/abc"])
+def test_given_a_parameter_with_a_verb_when_the_segment_lacks_text_for_either_then_it_does_not_match(
+    path,
+) -> None:
+    assert one_api("v1/things/{id}:enable").match(path, "GET") is None
+
+
+def test_given_a_single_segment_parameter_when_the_path_has_more_segments_there_then_it_does_not_match() -> (
+    None
+):
+    assert one_api("v1/users/{userId}/x").match("v1/users/a/b/x", "GET") is None
+
+
+def test_given_reserved_expansions_with_and_without_a_verb_when_matching_then_the_verb_template_wins() -> (
+    None
+):
+    table = one_api("v1/{+name}", "v1/{+name}:cancel")
+
+    cancel, plain = table.match("v1/a/b:cancel", "GET"), table.match("v1/a/b", "GET")
+    assert cancel is not None and plain is not None
+    assert (cancel.id, cancel.params, plain.id, plain.params) == (
+        "x.m1",
+        {"name": "a/b"},
+        "x.m0",
+        {"name": "a/b"},
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["v1/abcdefghij", "v1/:cancel", "v1/a/:cancel", "v1/a//b:cancel", "v1//b:cancel"]
+)
+def test_given_a_reserved_expansion_with_a_verb_when_the_span_is_empty_or_verbless_then_it_does_not_match(
+    path,
+) -> None:
+    assert one_api("v1/{+name}:cancel").match(path, "GET") is None
+
+
+def test_given_a_reserved_expansion_when_only_a_shorter_span_ends_with_the_verb_then_that_span_is_taken() -> (
+    None
+):
+    matched = one_api("v1/{+name}:cancel/items").match("v1/a:cancel/items", "GET")
+
+    assert matched is not None and matched.params == {"name": "a"}
+
+
+def test_given_a_reserved_expansion_when_the_longest_span_ends_in_a_slash_then_a_shorter_one_is_tried() -> (
+    None
+):
+    matched = one_api("v1/{+name}:cancel/{x}").match("v1/b:cancel/:cancel", "GET")
+
+    assert matched is not None and matched.params == {"name": "b", "x": ":cancel"}
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("v1/{a}{b}", "x.m0: more than one parameter in segment '{a}{b}'"),
+        ("v1/pre{+name}", "x.m0: literal text before {+name}"),
+    ],
+)
+def test_given_a_template_the_matcher_cannot_express_when_building_then_it_is_an_error(path, message) -> None:
+    with pytest.raises(ValueError) as caught:
+        one_api(path)
+
+    assert str(caught.value) == message

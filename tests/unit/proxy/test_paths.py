@@ -167,3 +167,120 @@ def test_given_an_api_gateway_raw_path_when_the_subpath_is_taken_then_it_keeps_i
     assert raw_subpath(raw, "con_1") == "gmail/v1/users/me/settings/sendAs/a%40b.com"
     assert raw_subpath("/v1/connections/con_2/proxy/x", "con_1") is None
     assert raw_subpath(None, "con_1") is None
+
+
+# -- each guard by its own message: a bad input refused by a later guard does not pin an earlier one --
+
+REFUSED = "the proxy path is refused: "
+LONGEST = 2048
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        ("", "the raw path is empty"),
+        ("gmail/v1/" + "a" * (LONGEST - 8), f"the raw path is longer than {LONGEST} characters"),
+        ("gmail/v1/users/me/messages/%zz", "malformed percent-encoding"),
+        ("gmail/v1/users/me/messages/%1f", "percent-encoded control characters are not accepted"),
+        ("gmail/v1/users/me/messages/%7F", "percent-encoded control characters are not accepted"),
+        ("gmail/v1/users/me/messages/\x00", "control characters are not accepted"),
+        ("gmail/v1/users/me/messages/\x7f", "control characters are not accepted"),
+        ("gmail\\v1\\users\\me", "backslashes are not accepted"),
+        ("gmail/v1/users/me/messages;x=1", "';' is not accepted in a path"),
+        (
+            "gmail/v1/users/me/messages/x?/send",
+            "'?' and '#' are not accepted in a path (send the query as the query)",
+        ),
+        ("https:evil.example.com", "an absolute URL is not a path"),
+        ("gmail/v1/users/me/https://evil.example.com", "an absolute URL is not a path"),
+        ("gmail@evil.example.com/v1/users/me", "'@' is not accepted before the API path"),
+        ("gmail//v1/users/me", "empty path segments ('//', a leading '/') are not accepted"),
+        ("gmail/v1/users/me//", "empty path segments ('//', a leading '/') are not accepted"),
+        ("gmail/v1/users/me/..", "'.' and '..' segments are not accepted"),
+        ("batch/gmail/v1", "the path must start with one of: gmail/v1/, upload/gmail/v1/"),
+    ],
+)
+def test_given_a_path_that_one_guard_refuses_when_checked_then_the_detail_is_that_guards_own(
+    gmail, raw, detail
+):
+    with pytest.raises(InvalidPath) as caught:
+        check_path(gmail, raw)
+
+    assert caught.value.detail == REFUSED + detail
+
+
+def test_given_a_path_of_the_longest_accepted_length_when_checked_then_it_is_accepted(gmail):
+    raw = "gmail/v1/" + "a" * (LONGEST - 9)
+
+    assert len(raw) == LONGEST
+    assert check_path(gmail, raw).path == raw
+
+
+def test_given_no_path_at_all_when_checked_then_it_is_refused_as_no_path(gmail):
+    with pytest.raises(InvalidPath) as caught:
+        check_path(gmail, None, None)
+
+    assert caught.value.detail == REFUSED + "no path"
+
+
+@pytest.mark.parametrize(
+    ("decoded", "detail"),
+    [
+        ("gmail/v1/" + "a" * (LONGEST - 8), f"the decoded path is longer than {LONGEST} characters"),
+        ("gmail/v1/users/me/%2e%2e", "percent-encoded '.' is not accepted"),
+        ("gmail/v1/users/me/../x", "'.' and '..' segments are not accepted"),
+    ],
+)
+def test_given_a_safe_raw_path_and_an_unsafe_decoded_one_when_checked_then_the_decoded_is_refused_by_name(
+    gmail, decoded, detail
+):
+    with pytest.raises(InvalidPath) as caught:
+        check_path(gmail, "gmail/v1/users/me/messages", decoded)
+
+    assert caught.value.detail == REFUSED + detail
+
+
+class _MisroutingApi:
+    """An API surface whose URL building misbehaves: only the final same-origin re-check stands."""
+
+    base_url = "https://gmail.googleapis.com/gmail/"
+    path_prefixes = ("v1/",)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def allows_path(self, path: str) -> bool:
+        return True
+
+    def url_for(self, path: str) -> str:
+        return self.url
+
+
+@pytest.mark.parametrize(
+    ("url", "detail"),
+    [
+        ("https://evil.example.com/gmail/v1/x", "the path leaves the provider's API"),
+        ("http://gmail.googleapis.com/gmail/v1/x", "the path leaves the provider's API"),
+        ("https://gmail.googleapis.com:8443/gmail/v1/x", "the path leaves the provider's API"),
+        ("https://gmail.googleapis.com/oauth2/v1/x", "the path leaves the provider's API"),
+        ("https://gmail.googleapis.com:99999/gmail/v1/x", "not a valid URL"),
+    ],
+)
+def test_given_a_built_url_off_the_base_url_when_checked_then_the_same_origin_recheck_refuses_it(url, detail):
+    with pytest.raises(InvalidPath) as caught:
+        check_path(_MisroutingApi(url), "v1/x")  # type: ignore[arg-type]
+
+    assert caught.value.detail == REFUSED + detail
+
+
+def test_given_a_built_url_on_the_base_url_in_other_case_when_checked_then_it_is_the_same_origin():
+    target = check_path(_MisroutingApi("HTTPS://GMAIL.googleapis.com/gmail/v1/x"), "v1/x")  # type: ignore[arg-type]
+
+    assert target.url == "HTTPS://GMAIL.googleapis.com/gmail/v1/x"
+
+
+def test_given_a_raw_path_that_repeats_the_proxy_marker_when_the_subpath_is_taken_then_the_first_one_counts():
+    raw = "/v1/connections/con_1/proxy/gmail/v1/connections/con_1/proxy/x"
+
+    assert raw_subpath(raw, "con_1") == "gmail/v1/connections/con_1/proxy/x"
+    assert raw_subpath("/connections/con_1/proxy/gmail/v1/x", "con_1") == "gmail/v1/x"

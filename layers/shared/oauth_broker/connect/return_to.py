@@ -28,15 +28,18 @@ def check_return_to(value: str, allowed_origins: Iterable[str]) -> str:
         raise ReturnToRefused("return_to must be a URL of at most 2048 characters")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in value):
         raise ReturnToRefused("return_to must not contain whitespace, control characters or backslashes")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed `[` of an IPv6 host
+        raise ReturnToRefused("return_to is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.netloc or not parts.hostname:
         raise ReturnToRefused("return_to must be an absolute http(s) URL or origin")
     if "@" in parts.netloc:
         raise ReturnToRefused("return_to must not contain user information")
     try:
         origin = origin_of(value)
-    except ValueError:
-        raise ReturnToRefused("return_to must be an absolute http(s) URL or origin") from None
+    except ValueError:  # scheme and host are checked above: only the port is left to be bad
+        raise ReturnToRefused("return_to has an invalid port") from None
     allowed = {o.rstrip("/").lower() for o in allowed_origins}
     if origin not in allowed:
         raise ReturnToRefused("return_to is not on the tenant's allowed_return_origins")

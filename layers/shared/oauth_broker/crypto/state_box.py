@@ -65,8 +65,10 @@ def open_(state_value: str, blob: str) -> bytes:
         nonce, ciphertext = _unb64url(parts[1]), _unb64url(parts[2])
     except ValueError:
         raise DecryptionError("malformed state box: a part is not canonical base64url") from None
-    if len(nonce) != _NONCE_BYTES or len(ciphertext) < _TAG_BYTES:
-        raise DecryptionError("malformed state box: bad nonce or ciphertext length")
+    if len(nonce) != _NONCE_BYTES:
+        raise DecryptionError(f"malformed state box: nonce must be {_NONCE_BYTES} bytes")
+    if len(ciphertext) < _TAG_BYTES:
+        raise DecryptionError("malformed state box: ciphertext shorter than the authentication tag")
 
     from cryptography.exceptions import InvalidTag
 

@@ -150,7 +150,7 @@ def _walk(node: _Node, segments: list[str], index: int, captured: list[str]) -> 
             if not last.endswith(suffix) or any(not s for s in segments[index:end]):
                 continue
             value = "/".join(segments[index:end])
-            value = value[: len(value) - len(suffix)] if suffix else value
+            value = value[: len(value) - len(suffix)]
             if not value or value.endswith("/"):
                 continue
             captured.append(value)

@@ -66,7 +66,7 @@ def _check_escapes(raw: str) -> None:
         if byte in _FORBIDDEN_ESCAPED:
             raise _refuse(f"percent-encoded {chr(byte)!r} is not accepted")
         if byte < 0x20 or byte == 0x7F:
-            raise _refuse("control characters are not accepted")
+            raise _refuse("percent-encoded control characters are not accepted")
 
 
 def _check_segments(path: str, *, what: str) -> None:
@@ -87,8 +87,9 @@ def _check_segments(path: str, *, what: str) -> None:
     segments = path.split("/")
     if "@" in segments[0]:
         raise _refuse("'@' is not accepted before the API path")
-    # A trailing slash (an empty last segment) is harmless; any other empty segment is not.
-    for segment in segments[:-1] if len(segments) > 1 else segments:
+    # A trailing slash (an empty last segment) is harmless; any other empty segment is not (a path
+    # of one segment is not empty: refused above).
+    for segment in segments[:-1]:
         if segment == "":
             raise _refuse("empty path segments ('//', a leading '/') are not accepted")
     for segment in segments:
@@ -125,7 +126,7 @@ def check_path(api: ApiSurface, raw: str | None, decoded: str | None = None) -> 
         _check_escapes(decoded)
         _check_segments(decoded, what="decoded")
     if not api.allows_path(plain) or (decoded is not None and not api.allows_path(decoded)):
-        prefixes = ", ".join(p or "/" for p in api.path_prefixes)
+        prefixes = ", ".join(api.path_prefixes)  # never "": that prefix allows every path
         raise _refuse(f"the path must start with one of: {prefixes}")
     url = api.url_for(raw)
     _check_same_origin(api, url)
