@@ -268,6 +268,24 @@ class FaultWorld:
     def event_types(self) -> list[str]:
         return [e["detail-type"] for e in self.events]
 
+    def register_oauth_client(self, n: int) -> TestResponse:
+        """`POST /v1/oauth-clients` as the tenant's admin: client `c{n}` with `oauth_client_secret(n)`."""
+        return self.world.request(
+            "POST",
+            "/v1/oauth-clients",
+            token=self.world.token("acme", "root", admin=True),
+            json_body={
+                "name": f"Client {n}",
+                "provider": "google-mail",
+                "client_id": f"c{n}.apps.googleusercontent.com",
+                "client_secret": oauth_client_secret(n),
+            },
+        )
+
+
+def oauth_client_secret(n: int) -> str:
+    return f"GOCSPX-fault-secret-{n:04d}"
+
 
 # -- assertions ----------------------------------------------------------------------------------------
 

@@ -73,17 +73,7 @@ _API_FLOWS: dict[str, tuple[str, str | None, Callable[[FaultWorld, Any], TestRes
     "admin_write": (
         "PutItem",
         "TENANT#",
-        lambda fw, con: fw.world.request(
-            "POST",
-            "/v1/oauth-clients",
-            token=fw.world.token("acme", "root", admin=True),
-            json_body={
-                "name": "Second",
-                "provider": "google-mail",
-                "client_id": "c2.apps.googleusercontent.com",
-                "client_secret": "GOCSPX-second-secret-0002",
-            },
-        ),
+        lambda fw, con: fw.register_oauth_client(2),
     ),
 }
 
@@ -269,17 +259,7 @@ _CONDITIONAL_FLOWS: dict[str, tuple[str, Callable[[FaultWorld, Any], TestRespons
     ),
     "register_oauth_client": (
         "TENANT#",
-        lambda fw, con: fw.world.request(
-            "POST",
-            "/v1/oauth-clients",
-            token=fw.world.token("acme", "root", admin=True),
-            json_body={
-                "name": "Third",
-                "provider": "google-mail",
-                "client_id": "c3.apps.googleusercontent.com",
-                "client_secret": "GOCSPX-third-secret-0003",
-            },
-        ),
+        lambda fw, con: fw.register_oauth_client(3),
     ),
     "change_settings": (
         "TENANT#",

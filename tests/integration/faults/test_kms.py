@@ -10,7 +10,7 @@ import pytest
 
 from brokertest.aws_recorder import PerFunctionDataKeyCache
 from brokertest.connect import callback, create_session, provider_redirect, result_of
-from brokertest.faults import FaultWorld, assert_no_plaintext, assert_retry_later
+from brokertest.faults import FaultWorld, assert_no_plaintext, assert_retry_later, oauth_client_secret
 from brokertest.proxy import problem
 
 # KMS error code -> (HTTP status, problem code, minimum Retry-After or None)
@@ -40,17 +40,7 @@ def test_given_kms_failing_when_an_admin_registers_an_oauth_client_then_the_answ
     _cold(fw)
     injected = _kms(fw, "GenerateDataKey", code)
 
-    resp = fw.world.request(
-        "POST",
-        "/v1/oauth-clients",
-        token=fw.world.token("acme", "root", admin=True),
-        json_body={
-            "name": "Another",
-            "provider": "google-mail",
-            "client_id": "c9.apps.googleusercontent.com",
-            "client_secret": "GOCSPX-kms-fault-secret-0009",
-        },
-    )
+    resp = fw.register_oauth_client(9)
 
     assert injected.hits == 1
     if retry_after is None:
@@ -60,7 +50,7 @@ def test_given_kms_failing_when_an_admin_registers_an_oauth_client_then_the_answ
     else:
         assert_retry_later(resp, status, problem_code)
         assert int(resp.headers["Retry-After"]) >= retry_after
-    assert "GOCSPX-kms-fault-secret-0009" not in fw.table()
+    assert oauth_client_secret(9) not in fw.table()
     listed = fw.world.request("GET", "/v1/oauth-clients", token=fw.world.token("acme", "root", admin=True))
     assert [c["name"] for c in listed.json["data"]] == ["Acme Gmail"]  # nothing half-registered
 
