@@ -67,6 +67,7 @@ MODULES: dict[str, Module] = {
         (
             "tests/unit/connect/test_authorization_response_issuer.py",
             "tests/integration/connect/test_callback_security.py",
+            "tests/integration/connect/test_connect_flow.py",
             "tests/integration/connect/test_reauthorization.py",
             "tests/integration/faults/test_jwks.py",
             "tests/integration/faults/test_dynamodb.py",

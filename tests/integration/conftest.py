@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from brokertest.aws_recorder import ARTIFACT, AwsCallRecorder, PerFunctionDataKeyCache
+from brokertest.logs import LogLines, captured_logs
 from brokertest.world import Aws
 from oauth_broker import services as services_module
 from oauth_broker.crypto.envelope import DataKeyCache
@@ -37,6 +38,13 @@ def aws_call_recorder(pytestconfig: pytest.Config) -> Iterator[AwsCallRecorder]:
     recorder = _recorder(pytestconfig)
     with recorder.listening():
         yield recorder
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """Every line the broker's logger writes, formatted as in CloudWatch (JSON with the extras)."""
+    with captured_logs() as lines:
+        yield lines
 
 
 @pytest.fixture

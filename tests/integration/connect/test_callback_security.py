@@ -9,6 +9,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -19,13 +20,15 @@ from brokertest.connect import (
     create_session,
     posted_message,
     provider_redirect,
+    result_of,
     rewrite_token_responses,
     run_flow,
 )
-from brokertest.custom_idp import IDP_BASE, custom_oauth2, custom_oidc, mount_idp
+from brokertest.custom_idp import AUTH, IDP_BASE, custom_oauth2, custom_oidc, mount_idp
 from brokertest.google import GOOGLE_BASE
 from oauth_broker.connect.authorize import state_store
-from oauth_broker.crypto.state_box import state_hash
+from oauth_broker.connect.callback import MAX_STATE_LENGTH
+from oauth_broker.crypto.state_box import MIN_STATE_LENGTH, state_hash
 from oauth_broker.store.sessions import OAuthStateStore
 from oauth_broker.timeutil import now_epoch
 from oauth_broker_dev.fake_google import FakeGoogle
@@ -307,11 +310,14 @@ def test_given_an_id_token_from_another_issuer_when_the_flow_finishes_then_it_is
     assert_id_token_refused(cw)
 
 
-def test_given_a_token_response_without_an_id_token_when_the_flow_finishes_then_it_is_refused(cw):
+def test_given_a_token_response_without_an_id_token_when_the_flow_finishes_then_it_is_refused(cw, log_lines):
     rewrite_token_responses(
         cw.world, cw.fake, lambda body: {k: v for k, v in body.items() if k != "id_token"}
     )
     assert_id_token_refused(cw)
+    # refused by its own guard, before any verification is tried
+    assert log_lines.the("callback: no verifiable ID token")["provider"] == "google-mail"
+    assert "callback: ID token refused" not in log_lines.messages()
 
 
 def test_given_google_rotated_its_signing_key_when_the_next_flow_finishes_then_the_new_key_is_fetched(cw):
@@ -381,3 +387,89 @@ def test_given_a_provider_with_neither_id_token_nor_userinfo_when_the_flow_finis
     assert flow.result.get("error") is None, flow.result
     rec = cw.world.services.connections.get(flow.connection_id)
     assert (rec.account_sub, rec.account_email) == (None, None)
+
+
+# -- the account without an ID token -----------------------------------------------------------
+
+
+def test_given_a_plain_oauth2_provider_when_the_flow_finishes_then_the_account_comes_from_userinfo(cw):
+    provider = custom_oauth2()
+    provider["base_scopes"] = [{"scope": "email", "aliases": [AUTH + "userinfo.email"]}]
+    idp, client = custom_provider(cw, provider)
+    flow = run_flow(
+        cw.world, idp, client, provider="acme-oauth", tamper=lambda url: with_param(url, "iss", None)
+    )
+
+    assert flow.result.get("error") is None, flow.result
+    rec = cw.world.services.connections.get(flow.connection_id)
+    account = idp.accounts[0]
+    assert (rec.account_sub, rec.account_email) == (account.sub, account.email)
+    # asked with the connection's own access token (the fake answers 401 to any other)
+    (userinfo,) = idp.requests_to("userinfo")
+    assert userinfo.status == 200
+
+
+def test_given_an_oidc_flow_without_openid_when_it_finishes_then_the_account_comes_from_userinfo(
+    cw,
+):
+    """No `openid` scope: no nonce is sent and no ID token comes back, so the account comes from the
+    userinfo endpoint (discovered) instead of refusing a flow that never asked for an ID token."""
+    provider = custom_oidc()
+    provider["base_scopes"] = [s for s in provider["base_scopes"] if s["scope"] != "openid"]
+    idp, client = custom_provider(cw, provider)
+    flow = run_flow(cw.world, idp, client, provider="acme-idp", return_to=RETURN_TO)
+
+    assert "nonce" not in dict(parse_qsl(urlsplit(flow.google_url).query))
+    assert flow.result.get("error") is None, flow.result
+    rec = cw.world.services.connections.get(flow.connection_id)
+    account = idp.accounts[0]
+    assert (rec.account_sub, rec.account_email) == (account.sub, account.email)
+
+
+# -- the guards' own verdicts (a later check would refuse the same input, so each is pinned by its log) --
+
+MALFORMED, UNKNOWN = "callback: missing or malformed state", "callback: unknown, used or expired state"
+
+
+@pytest.mark.parametrize(
+    "length, verdict",
+    [
+        (MIN_STATE_LENGTH - 1, MALFORMED),
+        (MIN_STATE_LENGTH, UNKNOWN),
+        (MAX_STATE_LENGTH, UNKNOWN),
+        (MAX_STATE_LENGTH + 1, MALFORMED),
+    ],
+)
+def test_given_a_state_at_the_length_bounds_when_the_callback_is_called_then_only_one_outside_is_malformed(
+    cw, log_lines, length, verdict
+):
+    resp = cw.world.request("GET", "/v1/oauth/callback?" + urlencode({"state": "s" * length, "code": "c"}))
+
+    assert_refused_page(resp)
+    assert verdict in log_lines.messages()
+    assert_nothing_written(cw)
+
+
+@pytest.mark.parametrize("mode", ["redirect", "popup"])
+def test_given_a_bug_in_the_callback_when_the_flow_finishes_then_the_app_gets_internal_error_by_its_mode(
+    cw, log_lines, monkeypatch, mode
+):
+    """Not a dependency's fault (that would be `service_unavailable`): `internal_error`, delivered like
+    any result, and one log line with the flow's tenant and provider and the error's type only."""
+
+    def bug(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug with a detail that must stay out of the log")
+
+    monkeypatch.setattr("oauth_broker.connect.callback.scope_outcome", bug)
+    flow = run_flow(cw.world, cw.fake, cw.ocl, mode=mode, return_to=RETURN_TO)
+
+    if mode == "redirect":
+        assert flow.response.status_code == 303
+        assert flow.response.headers["Location"].startswith(RETURN_TO + "?")
+    else:
+        assert posted_message(flow.response.get_data(as_text=True)) is not None
+    assert result_of(flow.response)["error"] == "internal_error"
+    line = log_lines.the("callback: unexpected error")
+    assert (line["tenant"], line["provider"]) == ("acme", "google-mail")
+    assert (line["error_type"], line["error"]) == ("RuntimeError", "internal_error")
+    assert "a detail" not in log_lines.getvalue()

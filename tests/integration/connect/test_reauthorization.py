@@ -8,6 +8,7 @@ from brokertest.connect import (
     RETURN_TO,
     allow_return_origins,
     callback,
+    confirm,
     create_session,
     posted_message,
     provider_redirect,
@@ -200,3 +201,78 @@ def test_given_a_re_authorization_with_a_new_name_when_confirmed_then_the_name_c
     after = cw.world.services.connections.get(con_id)
     assert after.name == "Renamed"
     assert after.account_sub == before.account_sub and after.account_sub is not None
+
+
+def test_given_a_re_authorization_with_a_scope_left_unticked_when_confirmed_then_it_is_partial_and_says_why(
+    cw,
+):
+    con_id = connect(cw, scopes=["gmail.readonly"])
+    flow = run_flow(
+        cw.world,
+        cw.fake,
+        cw.ocl,
+        connection_id=con_id,
+        scopes=["gmail.readonly", "gmail.send"],
+        granted=["openid", "email", "profile", READONLY],
+        return_to=RETURN_TO,
+    )
+
+    assert flow.result["missing_scopes"] == [SEND]
+    after = cw.world.services.connections.get(con_id)
+    assert (after.status, after.status_reason) == (ConnectionStatus.PARTIAL, "scopes_not_granted")
+
+
+def test_given_a_connection_in_needs_reauth_when_google_sends_no_refresh_token_then_it_still_needs_reauth(cw):
+    """The refresh token it holds is the one Google refused: an access token alone dies within the hour."""
+    con_id = connect(cw)
+    services = cw.world.services
+    rec = services.connections.get(con_id)
+    services.connections.save(
+        rec.model_copy(update={"status": ConnectionStatus.NEEDS_REAUTH, "status_reason": "invalid_grant"}),
+        expected_version=rec.version,
+    )
+    rewrite_token_responses(
+        cw.world, cw.fake, lambda body: {k: v for k, v in body.items() if k != "refresh_token"}
+    )
+
+    flow = run_flow(cw.world, cw.fake, cw.ocl, connection_id=con_id, return_to=RETURN_TO)
+
+    assert flow.confirmed is not None and flow.confirmed.json["status"] == "needs_reauth"
+    after = services.connections.get(con_id)
+    assert (after.status, after.status_reason) == (ConnectionStatus.NEEDS_REAUTH, "no_refresh_token")
+
+
+def test_given_an_account_less_connection_when_two_accounts_race_to_repair_it_then_the_later_is_refused(
+    cw,
+):
+    """A connection that never learnt its account (say, its provider had no userinfo then) takes the
+    account of the first re-authorization confirmed; a flow of another account that reached the
+    callback before that may not switch it afterwards: 404, and what that flow obtained is revoked."""
+    con_id = connect(cw)
+    services = cw.world.services
+    rec = services.connections.get(con_id)
+    services.connections.save(rec.model_copy(update={"account_sub": None}), expected_version=rec.version)
+    alice, bob = cw.fake.account("alice@example.com"), cw.fake.account("bob@example.com")
+
+    # alice's flow reaches the callback, but is not confirmed yet
+    alices = run_flow(
+        cw.world,
+        cw.fake,
+        cw.ocl,
+        connection_id=con_id,
+        account=alice.email,
+        confirmed=False,
+        return_to=RETURN_TO,
+    )
+    # bob's flow is confirmed first: the connection is bob's now
+    bobs = run_flow(cw.world, cw.fake, cw.ocl, connection_id=con_id, account=bob.email, return_to=RETURN_TO)
+    assert bobs.confirmed is not None and bobs.confirmed.status_code == 200
+    assert services.connections.get(con_id).account_sub == bob.sub
+    bobs_access = token_of(cw, con_id, "access_token")
+
+    late = confirm(cw.world, str(alices.result["confirmation"]))
+
+    assert late.status_code == 404 and late.json["code"] == "not_found"
+    after = services.connections.get(con_id)
+    assert after.account_sub == bob.sub and token_of(cw, con_id, "access_token") == bobs_access
+    assert {(r.email, r.outcome) for r in cw.fake.revocations} == {(alice.email, "revoked")}

@@ -5,13 +5,9 @@ appear in any of them (DynamoDB holds tokens only as ciphertext)."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from brokertest.google import (
     CLIENT_SECRET,
@@ -22,26 +18,12 @@ from brokertest.google import (
 )
 from brokertest.tokens import AwsCallCounter, TokenRecorder
 from brokertest.webhooks import WebhookReceiver, attach_webhook_delivery, configure_webhook
-from oauth_broker.observability import logger
 from oauth_broker.services import configure
 from oauth_broker_dev import lambda_runtime
 from oauth_broker_dev.template import REPO_ROOT
 
 WEBHOOK_SECRET = "whsec-lifecycle-scan-0123456789"
 HOOKS = "https://hooks.test"
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """Every line the broker's logger writes, formatted as in CloudWatch (JSON with the extras)."""
-    lines = io.StringIO()
-    handler = logging.StreamHandler(lines)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    try:
-        yield lines
-    finally:
-        logging.getLogger(logger.name).removeHandler(handler)
 
 
 def test_given_a_full_lifecycle_when_every_trace_is_collected_then_no_token_or_secret_is_in_it(

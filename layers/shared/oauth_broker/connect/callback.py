@@ -404,11 +404,11 @@ def _reauthorize(
     new_status, new_reason = _no_refresh_status(
         tokens, status, status_reason, has_old=bool(existing.enc_refresh_token), was=existing.status
     )
+    # What an admin's provider switch keeps (`status_before_disable`) is confirmation's to set
+    # (`confirmation._live_fields`); a held update carries no None values (`confirmation.hold`).
     update: dict[str, Any] = {
         **fields,
         **_encrypt_tokens(services, record.tenant, record.connection_id, tokens),
-        "status_before_disable": None,
-        "status_reason_before_disable": None,
     }
     if account.sub:
         update["account_sub"] = account.sub
