@@ -1,5 +1,7 @@
-"""Our two checks, on top of schemathesis' own: every 4xx is a problem document with a stable
-snake_case `code`, and no response carries a secret the test seeded, in plaintext or base64."""
+"""Our checks, on top of schemathesis' own: every 4xx is a problem document with a stable
+snake_case `code`, no response carries a secret the test seeded, in plaintext or base64, and no
+5xx is the broker's (schemathesis' `not_a_server_error`, but a provider's own 5xx that the proxy
+passes through unchanged is the provider's)."""
 
 from __future__ import annotations
 
@@ -54,6 +56,29 @@ def problem_violation(
     if not isinstance(parsed["code"], str) or not CODE.match(parsed["code"]):
         return f"problem code {parsed['code']!r} is not stable snake_case"
     return None
+
+
+def server_error_violation(
+    *, method: str, path_template: str, status: int, content_type: str, body: bytes
+) -> str | None:
+    """Why a 5xx is the broker's failure, or None when it is not a 5xx, or is the provider's own
+    answer passed through by the proxy (Google's error shape, `{"error": {"code": <status>, ...}}`:
+    the fake Google answers 501 for a method it does not implement; a HEAD answer has no body). The
+    broker's own 5xx, a problem document or API Gateway's `{"message": ...}`, is always one."""
+    if status < 500:
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if path_template == PROXY_PATH and media_type == "application/json":
+        if method.upper() == "HEAD" and not body:
+            return None
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            parsed = None
+        error = parsed.get("error") if isinstance(parsed, dict) else None
+        if isinstance(error, dict) and error.get("code") == status:
+            return None
+    return f"server error {status}"
 
 
 def secret_forms(secret: str) -> set[bytes]:
@@ -112,6 +137,21 @@ def problem_documents(ctx: CheckContext, response: Response, case: Case) -> bool
     )
     if why is not None:
         raise AssertionError(f"not a problem document: {why}")
+    return None
+
+
+@schemathesis.check
+def not_a_broker_server_error(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """No 5xx from the broker (the provider's own 5xx through the proxy is the provider's)."""
+    why = server_error_violation(
+        method=case.method,
+        path_template=case.path,
+        status=response.status_code,
+        content_type=", ".join(response.headers.get("content-type", [])),
+        body=response.content or b"",
+    )
+    if why is not None:
+        raise AssertionError(why)
     return None
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fuzz.checks import leaked_secrets, problem_violation
+from fuzz.checks import leaked_secrets, problem_violation, server_error_violation
 from fuzz.local_urls import keep_local
 
 SECRET = "fuzz-client-secret-Zm9vYmFyYmF6cXV4cXV1eA"
@@ -103,3 +103,40 @@ def test_given_urls_in_a_generated_body_when_kept_local_then_only_the_brokers_ow
         "name": "https://localhost:9",
         "n": 3,
     }
+
+
+PROXY = "/v1/connections/{connection_id}/proxy/{path}"
+GOOGLE_501 = json.dumps(
+    {"error": {"code": 501, "message": "not implemented", "status": "UNIMPLEMENTED"}}
+).encode()
+
+
+def server_violation(
+    status, content_type="application/json; charset=UTF-8", body=GOOGLE_501, path=PROXY, method="POST"
+):
+    return server_error_violation(
+        method=method, path_template=path, status=status, content_type=content_type, body=body
+    )
+
+
+def test_given_googles_own_5xx_through_the_proxy_when_checked_then_it_is_the_providers_not_a_broker_error():
+    assert server_violation(501) is None
+    assert server_violation(501, body=b"", method="HEAD") is None  # a HEAD answer has no body
+    assert server_violation(404, body=b"<html>") is None  # not a 5xx at all
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "path"),
+    [
+        pytest.param(
+            501, "application/json", GOOGLE_501, "/v1/connections/{connection_id}/test", id="not the proxy"
+        ),
+        pytest.param(500, "application/problem+json", PROBLEM, PROXY, id="the broker's problem on the proxy"),
+        pytest.param(500, "application/json", b'{"message": "Internal Server Error"}', PROXY, id="a crash"),
+        pytest.param(502, "application/json", GOOGLE_501, PROXY, id="Google's shape with another code"),
+        pytest.param(501, "text/html", b"<html>", PROXY, id="not Google's shape"),
+        pytest.param(500, "application/json", b"", PROXY, id="an empty body to a POST"),
+    ],
+)
+def test_given_a_5xx_of_the_brokers_own_when_checked_then_it_is_a_violation(status, content_type, body, path):
+    assert server_violation(status, content_type, body, path) == f"server error {status}"

@@ -21,7 +21,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -30,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from e2e.conftest import RunningBroker
-from fuzz.checks import SEEN, no_seeded_secret, problem_documents
+from fuzz.checks import SEEN, no_seeded_secret, not_a_broker_server_error, problem_documents
 from fuzz.conftest import Scratch, fuzz_seed, max_examples
 from fuzz.links import add_links
 from fuzz.local_urls import keep_local
@@ -62,7 +61,7 @@ schema = schemathesis.openapi.from_dict(
     ),
 )
 
-OURS = [not_a_server_error, problem_documents, no_seeded_secret]
+OURS = [not_a_broker_server_error, problem_documents, no_seeded_secret]
 CONFORMANCE = [
     status_code_conformance,
     content_type_conformance,

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from .config import FakeGoogleConfig
 from .controls import RecordedRequest, endpoint_of
@@ -16,6 +17,25 @@ if TYPE_CHECKING:
 
 def get_fake() -> FakeGoogle:
     return cast("FakeGoogle", current_app.extensions["fake_google"])
+
+
+# The Google APIs the fake serves a subset of: a path under them that it does not route is a
+# method it does not implement, not a page that is missing.
+API_PREFIXES = ("/gmail/", "/upload/gmail/", "/people/")
+
+
+def not_implemented(exc: HTTPException) -> Response | HTTPException:
+    """A request the fake routes nowhere: an unknown method on any path it serves, or any path under
+    the Gmail and People APIs, is 501 in Google's error shape, naming the request, so that a user
+    blames the fake (and not the broker); other unknown paths keep Werkzeug's 404. A 404 a route
+    returns itself (an unknown message id: Google's own answer) is not concerned."""
+    from .errors import api_error
+
+    if request.url_rule is not None:  # raised by a route, not by routing
+        return exc
+    if isinstance(exc, MethodNotAllowed) or request.path.startswith(API_PREFIXES):
+        return api_error(501, f"not implemented by the fake Google: {request.method} {request.path}")
+    return exc
 
 
 def create_app(config: FakeGoogleConfig | None = None, fake: FakeGoogle | None = None) -> Flask:
@@ -55,6 +75,11 @@ def create_app(config: FakeGoogleConfig | None = None, fake: FakeGoogle | None =
         )
         g.fake_google_record = recorded
         fake.record_request(recorded)
+
+    @app.errorhandler(NotFound)
+    @app.errorhandler(MethodNotAllowed)
+    def _not_routed(exc: HTTPException) -> Response | HTTPException:
+        return not_implemented(exc)
 
     @app.after_request
     def _record_status(response: Response) -> Response:

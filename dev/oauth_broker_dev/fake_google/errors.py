@@ -30,6 +30,7 @@ _DEFAULTS = {
     409: ("Aborted", "aborted", "global"),
     429: ("Resource has been exhausted (e.g. check quota).", "rateLimitExceeded", "global"),
     500: ("Internal error encountered.", "backendError", "global"),
+    501: ("Operation is not implemented, or supported, or enabled.", "notImplemented", "global"),
     502: ("Bad Gateway", "backendError", "global"),
     503: ("The service is currently unavailable.", "backendError", "global"),
     504: ("Deadline exceeded.", "backendError", "global"),

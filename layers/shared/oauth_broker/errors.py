@@ -33,6 +33,12 @@ class BadRequest(BrokerError):
     status, code, title = 400, "bad_request", "Bad request"
 
 
+class InvalidJson(BadRequest):
+    """A request body that is not JSON text: the detail says where parsing failed (line, column)."""
+
+    code, title = "invalid_json", "Invalid JSON"
+
+
 class Unauthorized(BrokerError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
@@ -139,6 +145,12 @@ class ProviderMismatch(BadRequest):
 
 class PayloadTooLarge(BrokerError):
     status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class MessageTooLarge(PayloadTooLarge):
+    """A Gmail message (bodies and attachments) over the send limit; `errors` name the fields."""
+
+    code = "message_too_large"
 
 
 class UpstreamTimeout(BrokerError):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from brokertest.proxy import ALICE, problem
-from oauth_broker.gmail.models import MAX_REQUEST_BYTES
+from oauth_broker.gmail.models import DEFAULT_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES
 
 MESSAGE = {"to": ["Bob <bob@example.com>"], "subject": "Hello", "text": "Hi Bob"}
 
@@ -117,16 +119,6 @@ def test_given_invalid_messages_when_sent_then_each_is_422_naming_the_field(pw):
         "to": {**MESSAGE, "to": ["not an address"]},
         "text": {**MESSAGE, "text": "   "},
         "subject": {**MESSAGE, "subject": "Hi\r\nBcc: everyone@example.com"},
-        "attachments": {
-            **MESSAGE,
-            "attachments": [
-                {
-                    "filename": "big.bin",
-                    "content_type": "application/octet-stream",
-                    "content_base64": base64.b64encode(b"\0" * (5 * 1024 * 1024 + 1)).decode(),
-                }
-            ],
-        },
     }
 
     for field, body in cases.items():
@@ -135,6 +127,61 @@ def test_given_invalid_messages_when_sent_then_each_is_422_naming_the_field(pw):
         errors = problem(resp)["errors"]
         assert any(field in e["loc"] for e in errors), (field, errors)
     assert pw.api_requests() == []
+
+
+def big_attachment(size: int) -> dict[str, str]:
+    return {
+        "filename": "big.bin",
+        "content_type": "application/octet-stream",
+        "content_base64": base64.b64encode(b"\0" * size).decode(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        pytest.param(
+            "attachments",
+            {**MESSAGE, "attachments": [big_attachment(DEFAULT_MAX_MESSAGE_BYTES + 1)]},
+            id="one attachment over 5 MiB",
+        ),
+        pytest.param(
+            "attachments",
+            {**MESSAGE, "text": "x" * DEFAULT_MAX_MESSAGE_BYTES, "attachments": [big_attachment(1)]},
+            id="text and attachment adding up to over 5 MiB",
+        ),
+        pytest.param(
+            "attachments",
+            {**MESSAGE, "text": "x" * (DEFAULT_MAX_MESSAGE_BYTES + 1)},
+            id="a text body over 5 MiB, the request under 6 MB",
+        ),
+    ],
+)
+def test_given_a_message_over_the_size_limit_when_sent_then_it_is_413_message_too_large(pw, field, body):
+    rec = pw.connect(["gmail.send"])
+
+    resp = send(pw, rec, body)
+
+    assert resp.status_code == 413, resp.get_data(as_text=True)[:300]
+    doc = problem(resp)
+    assert doc["code"] == "message_too_large" and doc["status"] == 413
+    assert doc["title"] == "Payload too large" and "bytes" in doc["detail"]
+    assert any(field in e["loc"] and e["type"] == "message_too_large" for e in doc["errors"]), doc
+    assert pw.api_requests() == []
+
+
+def test_given_a_message_too_large_and_an_invalid_address_when_sent_then_413_lists_both_fields(pw):
+    rec = pw.connect(["gmail.send"])
+    body = {
+        **MESSAGE,
+        "to": ["not an address"],
+        "attachments": [big_attachment(DEFAULT_MAX_MESSAGE_BYTES + 1)],
+    }
+
+    resp = send(pw, rec, body)
+
+    assert resp.status_code == 413
+    assert {e["loc"][1] for e in problem(resp)["errors"]} == {"to", "attachments"}
 
 
 def test_given_a_body_over_the_request_limit_when_sent_then_it_is_413(pw):

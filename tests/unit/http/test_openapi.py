@@ -166,6 +166,8 @@ def test_given_the_gmail_send_when_read_then_it_documents_idempotent_replayed_an
     op = document["paths"]["/v1/connections/{connection_id}/gmail/messages"]["post"]
     assert "Idempotent-Replayed" in op["responses"]["201"]["headers"]
     assert PROBLEM_CONTENT_TYPE in op["responses"]["413"]["content"]
+    assert "`message_too_large`" in op["responses"]["413"]["description"]
+    assert "`payload_too_large`" in op["responses"]["413"]["description"]
     assert "`idempotency_key_reused`" in op["responses"]["422"]["description"]
 
 
@@ -176,7 +178,7 @@ def test_given_admin_routes_when_read_then_403_names_forbidden_and_writes_name_a
     assert set(patch_settings["content"]) == {PROBLEM_CONTENT_TYPE, "application/json"}
 
 
-def test_given_operations_with_a_json_body_when_read_then_415_is_documented_only_where_json_is_parsed(
+def test_given_operations_with_a_json_body_when_read_then_415_and_400_are_documented_where_json_is_parsed(
     document,
 ):
     for method, path, op in operations(document):
@@ -185,6 +187,8 @@ def test_given_operations_with_a_json_body_when_read_then_415_is_documented_only
         assert ("415" in op["responses"]) is parsed, f"{method} {path}"
         if parsed:
             assert "`unsupported_media_type`" in op["responses"]["415"]["description"], f"{method} {path}"
+            assert "`invalid_json`" in op["responses"]["400"]["description"], f"{method} {path}"
+            assert PROBLEM_CONTENT_TYPE in op["responses"]["400"]["content"], f"{method} {path}"
         if body:
             assert "413" in op["responses"], f"{method} {path}"
 

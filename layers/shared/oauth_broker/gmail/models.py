@@ -3,7 +3,9 @@
 Field errors are raised as pydantic ``ValidationError`` line errors with the
 field's location and a stable ``type`` (``invalid_email_address``,
 ``header_injection``, ``invalid_base64``, ``message_too_large``, ...); the HTTP
-layer turns them into 422 ``validation_error`` problems.
+layer turns them into 422 ``validation_error`` problems, but a message over its size
+limit (``message_too_large``) into 413 ``message_too_large``
+(``oauth_broker.http.problems.validation_failure``).
 
 Size limits. Gmail accepts raw messages up to 25 MB, but a request reaches
 the proxy function through API Gateway and Lambda, whose synchronous payload

@@ -11,9 +11,9 @@ operation, from a table of what it really answers (`Answers`, one per operation:
 - every 4xx/5xx it can return: a `Problem` (RFC 9457, `application/problem+json`; `ValidationProblem`
   with `errors[]` for 422), each status naming its stable `code`s; API Gateway's own
   `{"message": ...}` (`application/json`) for the authorizer's 401/403 and for a body over the
-  payload limit (413); 415 where a JSON body is parsed; `Retry-After` on 429/502/503; on every
-  authorized operation 503 `service_unavailable` (a dependency throttled or down) and 500
-  (`service_misconfigured`, `internal_error`), both problem documents;
+  payload limit (413); 415 and 400 `invalid_json` where a JSON body is parsed; `Retry-After` on
+  429/502/503; on every authorized operation 503 `service_unavailable` (a dependency throttled or
+  down) and 500 (`service_misconfigured`, `internal_error`), both problem documents;
 - success answers that Powertools cannot infer (204 without a body, `Location` on 201, the proxy's
   pass-through, `Idempotent-Replayed` on a replayed send, HTML pages of the browser routes).
 
@@ -31,6 +31,7 @@ from typing import Any
 from oauth_broker.errors import (
     BrokerError,
     Forbidden,
+    InvalidJson,
     ServiceMisconfigured,
     ServiceUnavailable,
     UnsupportedMediaType,
@@ -292,8 +293,8 @@ def _error_responses(answers: Answers, *, parsed_body: bool, any_body: bool) -> 
     errors = answers.errors
     if not answers.public:
         errors = (*errors, *_EVERY_AUTHORIZED)
-    if parsed_body:  # Powertools parses it as JSON: another Content-Type is 415 (`http.request_body`)
-        errors = (*errors, UnsupportedMediaType)
+    if parsed_body:  # parsed as JSON: not JSON text is 400, another Content-Type 415 (`http.request_body`)
+        errors = (*errors, InvalidJson, UnsupportedMediaType)
     statuses = {cls.status for cls in errors}
     if not answers.public:
         statuses.add(401)

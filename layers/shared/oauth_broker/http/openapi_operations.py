@@ -4,7 +4,8 @@ One entry per operation of the routers (`oauth_broker.routes.ALL_ROUTER_MODULES`
 (METHOD, OpenAPI path). `errors` lists the BrokerError classes that the route and the domain code it
 calls can raise; every authorized operation also gets 401/403 (API Gateway and `forbidden`),
 422 (`X-On-Behalf-Of`), 503 `service_unavailable` and 500 (`service_misconfigured`,
-`internal_error`) (`oauth_broker.http.openapi`) and, with a body, 413. A route that gains an error
+`internal_error`) (`oauth_broker.http.openapi`), with a body 413 and, with a JSON body, 400
+`invalid_json` and 415. A route that gains an error
 adds it here; a route added or removed without an entry here fails `truthful_document`.
 """
 
@@ -21,6 +22,7 @@ from oauth_broker.errors import (
     Forbidden,
     IdempotencyKeyReused,
     InvalidPath,
+    MessageTooLarge,
     NeedsReauth,
     NotFound,
     PayloadTooLarge,
@@ -191,9 +193,10 @@ OPERATIONS: dict[tuple[str, str], Answers] = {
     ("GET", "/v1/connections/{connection_id}/gmail/messages/{message_id}"): Answers(
         errors=(*_TYPED_CALL, ValidationFailed)
     ),
-    # send: Idempotency-Key reused with another body 422, still in progress 409 (Retry-After)
+    # send: Idempotency-Key reused with another body 422, still in progress 409 (Retry-After);
+    # the message over its size limit, or the request over Lambda's, 413
     ("POST", "/v1/connections/{connection_id}/gmail/messages"): Answers(
-        errors=(*_TYPED_CALL, ValidationFailed, IdempotencyKeyReused, PayloadTooLarge),
+        errors=(*_TYPED_CALL, ValidationFailed, IdempotencyKeyReused, MessageTooLarge, PayloadTooLarge),
         success_headers=("Idempotent-Replayed",),
         problem_headers={409: ("Retry-After",)},
     ),

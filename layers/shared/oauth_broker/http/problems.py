@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from oauth_broker.errors import BrokerError
+from oauth_broker.errors import BrokerError, MessageTooLarge, ValidationFailed
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -49,3 +49,17 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for e in errors
     ]
+
+
+def validation_failure(errors: list[dict[str, Any]]) -> BrokerError:
+    """The problem for a request that failed validation (`errors` from `validation_errors`).
+
+    422 `validation_error` naming the fields; but a Gmail message over the size limit (a field
+    error of type `message_too_large`, `oauth_broker.gmail.models`) is 413 `message_too_large`,
+    as is every "too large" answer, with all the field errors still listed.
+    """
+    too_large = [e for e in errors if e["type"] == MessageTooLarge.code]
+    if too_large:
+        return MessageTooLarge(too_large[0]["msg"], errors=errors)
+    fields = ", ".join(".".join(e["loc"][1:] or e["loc"]) for e in errors) or "request"
+    return ValidationFailed(f"invalid: {fields}", errors=errors)

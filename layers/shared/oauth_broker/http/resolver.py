@@ -18,8 +18,13 @@ from oauth_broker.auth.principal import Principal
 from oauth_broker.dependency_errors import dependency_error, dependency_fault_code
 from oauth_broker.errors import BrokerError
 from oauth_broker.http.invocation import current_invocation
-from oauth_broker.http.problems import from_error, problem_response, validation_errors
-from oauth_broker.http.request_body import JsonBodiesOnly, body_is_utf8, not_utf8, unsupported_media_type
+from oauth_broker.http.problems import (
+    from_error,
+    problem_response,
+    validation_errors,
+    validation_failure,
+)
+from oauth_broker.http.request_body import JsonBodiesOnly, unsupported_media_type
 from oauth_broker.observability import logger
 
 if TYPE_CHECKING:
@@ -29,7 +34,8 @@ if TYPE_CHECKING:
 def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=enable_validation)
     if enable_validation:
-        # the same validation, refusing bodies that are not JSON (`oauth_broker.http.request_body`)
+        # the same validation, refusing bodies that are not JSON: 415 for another type, 400
+        # `invalid_json` for what is not JSON text (`oauth_broker.http.request_body`)
         app._request_validation_middleware = JsonBodiesOnly()  # type: ignore[no-untyped-call]
 
     @app.exception_handler(BrokerError)
@@ -40,22 +46,11 @@ def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
 
     @app.exception_handler(RequestValidationError)
     def _validation(err: RequestValidationError) -> Response[str]:
-        errors = validation_errors(list(err.errors()))
-        fields = ", ".join(".".join(e["loc"][1:] or e["loc"]) for e in errors) or "request"
-        return problem_response(
-            422, "validation_error", "Validation failed", f"invalid: {fields}", errors=errors
-        )
+        return from_error(validation_failure(validation_errors(list(err.errors()))))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _media_type(_: RequestUnsupportedContentType) -> Response[str]:
         return from_error(unsupported_media_type())
-
-    @app.exception_handler(UnicodeDecodeError)
-    def _undecodable(err: UnicodeDecodeError) -> Response[str]:
-        # the request body is not UTF-8 (Powertools decodes it to parse JSON); anything else is ours
-        if body_is_utf8(app.current_event):
-            return _unexpected(err)  # type: ignore[no-any-return]
-        return from_error(not_utf8())
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
