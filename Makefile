@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test venv system-deps lint typecheck unit integration infrastructure contract e2e fuzz fuzz-bounded sam-check security-scan bench mutation fmt clean
+.PHONY: dev dev-reset token test venv system-deps lint typecheck unit integration infrastructure contract e2e fuzz fuzz-bounded sam-check security-scan bench mutation fmt clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -17,9 +17,23 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-## make dev: serve the whole broker on http://127.0.0.1:$(PORT) (fake Google, moto, demo page)
+## make dev: serve the whole broker on http://127.0.0.1:$(PORT) (fake Google, moto, demo page);
+## its data (clients, connections) is kept in .local/ across restarts (BROKER_STATE_DIR moves it)
 dev: venv
 	$(VENV)/bin/oauth-broker dev --port $(PORT)
+
+## make dev-reset: delete the data `make dev` kept, so the next one starts clean
+dev-reset: venv
+	$(VENV)/bin/oauth-broker dev-reset
+
+## make token: print a dev token for the local broker (12 hours), by default the banner's:
+## TENANT=demo USER=admin@demo, admin; e.g. `make token USER=bob@demo` (ADMIN=1/0 to choose)
+TENANT ?= demo
+# USER only from the command line: the environment's USER is the login name
+TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),admin@demo)
+token: venv
+	@$(VENV)/bin/oauth-broker dev-token --tenant '$(TENANT)' --user '$(TOKEN_USER)' \
+	  $(if $(filter 1 yes true,$(ADMIN)),--admin,$(if $(filter 0 no false,$(ADMIN)),--no-admin,))
 
 ## make test: everything CI runs, from a fresh machine
 # (integration before infrastructure: it records the AWS calls the IAM checks compare with template.yaml)

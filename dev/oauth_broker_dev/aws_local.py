@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,22 +21,68 @@ def free_port() -> int:
         return port
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether `host:port` cannot be bound (something listens there), as a server would bind it."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server does
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
 class MotoServer:
-    """moto's threaded server bound to 127.0.0.1; `stop()` ends it."""
+    """moto's threaded server bound to 127.0.0.1; `stop()` ends it.
 
-    def __init__(self, port: int = 0):
-        from moto.server import ThreadedMotoServer
+    Its request log ("POST / HTTP/1.1" 200, one line per AWS call) is off unless `verbose`;
+    `middleware` wraps moto's WSGI app (the local store's persistence hooks in there)."""
 
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        verbose: bool = False,
+        middleware: Callable[[Any], Any] | None = None,
+    ):
         self.port = port or free_port()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.verbose = verbose
+        self.middleware = middleware
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> MotoServer:
-        self._server.start()
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        verbose = self.verbose
+
+        class RequestHandler(MotoRequestHandler):
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                if verbose:
+                    super().log_request(code, size)
+
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        if self.middleware is not None:
+            app = self.middleware(app)
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=RequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """An API Gateway HTTP API, locally: routes from template.yaml, the Lambda authorizer with its
-cache, payload-format-2.0 events, and the real handlers. The code under test is the Lambda code.
+cache, payload-format-2.0 events, the real handlers, and the HTTP API's request payload limit
+(10 MB: a larger body is refused with 413 before any function runs, as deployed). The code under
+test is the Lambda code.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ TEXT_TYPES = (
     "application/x-www-form-urlencoded",
 )
 Invoker = Callable[[str, dict[str, Any]], Any]
+# API Gateway HTTP API's quota "Payload size": 10 MB per request (not adjustable).
+MAX_REQUEST_PAYLOAD = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,22 +62,47 @@ def _json_response(status: int, body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
+def _payload_too_large(limit: int) -> Response:
+    """The 413 as a problem document (the broker's error shape; deployed, API Gateway answers it
+    itself with {"message": "Request Entity Too Large"})."""
+    from oauth_broker.errors import PayloadTooLarge
+    from oauth_broker.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+
+    err = PayloadTooLarge(f"the request body is larger than API Gateway's limit of {limit} bytes")
+    body = problem_body(err.status, err.code, err.title, err.detail, max_bytes=limit)
+    return Response(json.dumps(body), status=err.status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def authorizer_event(event: dict[str, Any], route_path: str, identity: list[str | None]) -> dict[str, Any]:
+    """The REQUEST authorizer's event (payload 2.0) for a request event on route `route_path`."""
+    return {
+        **{k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")},
+        "type": "REQUEST",
+        "routeArn": f"arn:aws:execute-api:us-east-1:000000000000:local/$default/"
+        f"{event['requestContext']['http']['method']}{route_path}",
+        "identitySource": identity,
+    }
+
+
 class LocalHttpApi:
     """A WSGI app that behaves like the deployed HTTP API in front of the functions."""
 
     def __init__(
-        self, invoke: Invoker, *, routes: Iterable[Route] | None = None, domain: str = "127.0.0.1:3000"
+        self,
+        invoke: Invoker,
+        *,
+        routes: Iterable[Route] | None = None,
+        domain: str = "127.0.0.1:3000",
+        max_payload: int = MAX_REQUEST_PAYLOAD,
     ):
         self.invoke = invoke
         self.routes = [CompiledRoute.of(r) for r in (routes if routes is not None else http_routes())]
         settings = authorizer_settings()
         self.auth_function = "AuthorizerFunction"
-        ttl = settings.get("ReauthorizeEvery", 300)
-        self.auth_ttl = float(ttl) if isinstance(ttl, int | float | str) and str(ttl).isdigit() else 300.0
-        self.identity_headers = [
-            h.lower() for h in settings.get("Identity", {}).get("Headers", ["Authorization"])
-        ]
+        self.auth_ttl = float(settings["ttl_seconds"])
+        self.identity_headers = [h.lower() for h in settings["headers"]]
         self.domain = domain
+        self.max_payload = max_payload
         self._auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()
         self.authorizer_calls = 0
@@ -154,13 +183,7 @@ class LocalHttpApi:
         if hit and hit[0] > now:
             decision = hit[1]
         else:
-            auth_event = {
-                **{k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")},
-                "type": "REQUEST",
-                "routeArn": f"arn:aws:execute-api:us-east-1:000000000000:local/$default/"
-                f"{event['requestContext']['http']['method']}{route.path}",
-                "identitySource": identity,
-            }
+            auth_event = authorizer_event(event, route.path, identity)
             try:
                 self.authorizer_calls += 1
                 decision = self.invoke(self.auth_function, auth_event)
@@ -182,10 +205,20 @@ class LocalHttpApi:
         raw = req.environ.get("RAW_URI") or req.environ.get("REQUEST_URI")
         return str(raw).split("?", 1)[0] if raw else req.path
 
+    def _read_body(self, req: Request) -> bytes | None:
+        """The request body, or None when it is over the payload limit (read no further)."""
+        if req.content_length is not None and req.content_length > self.max_payload:
+            return None
+        body = req.stream.read(self.max_payload + 1)
+        return None if len(body) > self.max_payload else body
+
     def handle(self, req: Request) -> Response:
         found = self.match(req.method, self.raw_path(req))
         if found is None:
             return _json_response(404, {"message": "Not Found"})
+        body = self._read_body(req)
+        if body is None:
+            return _payload_too_large(self.max_payload)
         route, params = found
         event = self._base_event(req, route, params)
         if route.authorized:
@@ -193,7 +226,6 @@ class LocalHttpApi:
             if isinstance(auth, Response):
                 return auth
             event["requestContext"]["authorizer"] = auth
-        body = req.get_data()
         if body:
             ctype = req.headers.get("Content-Type", "")
             if ctype.startswith(TEXT_TYPES):

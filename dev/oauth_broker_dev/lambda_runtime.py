@@ -10,6 +10,7 @@ invoking another one in-process (the `api` function's forced refresh), or None.
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import threading
 import time
@@ -57,12 +58,15 @@ class LocalLambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
+def known_functions() -> list[str]:
+    """The functions' short names (`api`, `authorizer`, ...), sorted."""
+    return sorted(k for k in function_code_dirs() if not k.endswith("Function"))
+
+
 def _code_dir(name: str) -> str:
     dirs = function_code_dirs()
     if name not in dirs:
-        raise KeyError(
-            f"unknown function {name!r}; known: {sorted(k for k in dirs if not k.endswith('Function'))}"
-        )
+        raise KeyError(f"unknown function {name!r}; known: {known_functions()}")
     return dirs[name]
 
 
@@ -132,11 +136,18 @@ def invoke(name: str, event: dict[str, Any], *, timeout: float | None = None) ->
     ctx = LocalLambdaContext(
         function_name=f"oauth-broker-{short}", timeout_seconds=timeout or TIMEOUTS.get(short, 29.0)
     )
-    global _active
     function = logical_id(name)
     for listener in list(invocation_listeners):
         listener(current_function.get(), function)
-    token = current_function.set(function)
+    _per_invocation_log_keys()
+    # Its own copy of the context: what the handler sets there (the logger's keys, the current
+    # function) is its own, and gone when it returns, as in a Lambda environment of its own.
+    return contextvars.copy_context().run(_run, module, event, ctx, function)
+
+
+def _run(module: ModuleType, event: dict[str, Any], ctx: LocalLambdaContext, function: str) -> Any:
+    global _active
+    current_function.set(function)
     with _lock:
         _active += 1
     try:
@@ -144,4 +155,16 @@ def invoke(name: str, event: dict[str, Any], *, timeout: float | None = None) ->
     finally:
         with _lock:
             _active -= 1
-        current_function.reset(token)
+
+
+def _per_invocation_log_keys() -> None:
+    """Every function shares one Powertools Logger in this process, and its keys (`function_name`,
+    `correlation_id`, `cold_start`, which `inject_lambda_context` appends) are process-global: under
+    concurrent requests one invocation's lines would name another's function. In Lambda one
+    environment runs one invocation at a time, so that cannot happen there. Locally, the logger's
+    `append_keys` becomes Powertools' `thread_safe_append_keys` (context-local keys, which the
+    formatter prefers), and each invocation runs in a context of its own (`invoke`)."""
+    from oauth_broker.observability import logger
+
+    if logger.append_keys != logger.thread_safe_append_keys:
+        logger.append_keys = logger.thread_safe_append_keys  # type: ignore[method-assign]

@@ -5,8 +5,11 @@
     /dev-idp/...     the development identity provider's JWKS, and POST /dev-idp/token for the demo
     /demo/           the demo frontend and connect.js
     /docs            Swagger UI over /v1/openapi.json (the pinned swagger-ui-py package's files)
+    /_local/runtime.json  the functions' environment (AWS endpoint, table, key...), for `invoke`
 
-AWS comes from moto's server on 127.0.0.1 unless AWS_ENDPOINT_URL is set.
+AWS comes from moto's server on 127.0.0.1 unless AWS_ENDPOINT_URL is set. With `persist` (as
+`oauth-broker dev` runs it) moto's data is saved under the data directory (`.local/`, or
+BROKER_STATE_DIR) and restored at the next start: see `persistence`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import threading
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from werkzeug.wrappers import Request, Response
 from oauth_broker_dev import devidp
 from oauth_broker_dev.aws_local import LOCAL_REGION, MotoServer, bootstrap, free_port
 from oauth_broker_dev.gateway import LocalHttpApi
+from oauth_broker_dev.persistence import ExtraState, LocalStore, SnapshotUnreadable
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -61,6 +68,36 @@ class LocalBrokerOptions:
     table_name: str = "oauth-broker-local"
     bus_name: str = "oauth-broker-local"
     extra_env: dict[str, str] = field(default_factory=dict)
+    persist: bool = False  # save the embedded moto's data (and the fake Google's grants) to disk
+    state_dir: Path | None = None  # where (default: devidp.state_dir(), `.local/`)
+    verbose: bool = False  # moto's request log and Powertools' empty-metrics warning (LOG_LEVEL=DEBUG)
+
+
+# The fake Google's OAuth state, saved with the local store so that a connection made before a
+# restart still refreshes and calls the API after it (mailboxes are reseeded at start).
+FAKE_GOOGLE_STATE = ("_grants", "_refresh_tokens", "_access_tokens", "_consents")
+STORE_FILE = "aws-state.pickle"
+
+
+def quiet_local_runtime(verbose: bool) -> None:
+    """Locally every invocation would warn "No application metrics to publish" (Powertools warns
+    when a handler adds no metric; in Lambda that goes to CloudWatch, here to the terminal)."""
+    if not verbose:
+        warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+def _fake_google_state(fake: Any) -> ExtraState:
+    def export() -> dict[str, Any]:
+        with fake._lock:
+            return {name: getattr(fake, name) for name in FAKE_GOOGLE_STATE if hasattr(fake, name)}
+
+    def restore(saved: dict[str, Any]) -> None:
+        with fake._lock:
+            for name, value in saved.items():
+                if name in FAKE_GOOGLE_STATE and hasattr(fake, name):
+                    setattr(fake, name, value)
+
+    return ExtraState("fake_google", export, restore)
 
 
 def _aws_env(endpoint: str) -> None:
@@ -83,15 +120,29 @@ class LocalBroker:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.event_bridge: Any = None  # LocalEventBridge: published events -> the webhook function
+        self.store: LocalStore | None = None
+        self._providers_path: Path | None = None  # the fake Google override it wrote (removed at stop)
+        self.function_env: dict[str, str] = {}
+        self.aws_endpoint: str | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.options.state_dir or devidp.state_dir()
 
     # -- setup -----------------------------------------------------------------------------
     def _prepare(self) -> None:
         from oauth_broker.clients import aws_client
 
+        quiet_local_runtime(self.options.verbose)
         endpoint = self.options.aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
         if not endpoint:
-            self.moto = MotoServer().start()
+            middleware = None
+            if self.options.persist:
+                self.store = self._restore_store()
+                middleware = self.store.middleware
+            self.moto = MotoServer(verbose=self.options.verbose, middleware=middleware).start()
             endpoint = self.moto.endpoint
+        self.aws_endpoint = endpoint
         _aws_env(endpoint)
         resources = bootstrap(
             aws_client("dynamodb"),
@@ -118,8 +169,27 @@ class LocalBroker:
             "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
             **self.options.extra_env,
         }
-        os.environ.update({k: v for k, v in env.items() if v})
+        self.function_env = {k: v for k, v in env.items() if v}
+        os.environ.update(self.function_env)
         self._configure_services()
+        if self.store is not None:
+            if self.fake_google is not None:
+                self.store.add_extra(_fake_google_state(self.fake_google))
+            self.store.start()
+
+    def _restore_store(self) -> LocalStore:
+        store = LocalStore(self.state_dir / STORE_FILE)
+        try:
+            store.restore()
+        except SnapshotUnreadable as exc:
+            aside = store.set_aside()
+            print(
+                f"oauth-broker: the saved local data could not be loaded ({exc}); starting empty "
+                f"(the old file is kept as {aside})",
+                file=sys.stderr,
+                flush=True,
+            )
+        return store
 
     def _configure_services(self) -> None:
         from oauth_broker import config, services
@@ -145,8 +215,9 @@ class LocalBroker:
         from oauth_broker_dev.fake_google.local import providers_override, start_for_local
 
         self.fake_google = start_for_local(f"{self.base_url}/fake-google")
-        path = devidp.state_dir() / f"providers.fake-google.{self.port}.json"
+        path = self.state_dir / f"providers.fake-google.{self.port}.json"
         path.write_text(json.dumps(providers_override(f"{self.base_url}/fake-google"), indent=2))
+        self._providers_path = path
         return str(path)
 
     # -- WSGI ------------------------------------------------------------------------------
@@ -155,6 +226,8 @@ class LocalBroker:
         resp: Response
         if req.path == "/dev-idp/jwks.json":
             resp = Response(json.dumps(devidp.jwks()), content_type="application/json")
+        elif req.path == "/_local/runtime.json":
+            resp = self._runtime(req)
         elif req.path == "/dev-idp/token":
             resp = self._dev_token(req)
         elif req.path in ("/docs", "/docs/"):
@@ -207,6 +280,18 @@ class LocalBroker:
             headers={"Cache-Control": "no-store"},
         )
 
+    def _runtime(self, req: Request) -> Response:
+        """The functions' environment, so `oauth-broker invoke` runs against this broker's AWS and
+        data. Loopback Host only (no DNS-rebound name); nothing in it is a secret."""
+        if req.host.rsplit(":", 1)[0].strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+            return Response("not found", status=404)
+        env = {**self.function_env, "AWS_ENDPOINT_URL": self.aws_endpoint or ""}
+        return Response(
+            json.dumps({"base_url": self.base_url, "pid": os.getpid(), "environment": env}),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
     @staticmethod
     def _swagger_file(name: str) -> Response:
         if name not in SWAGGER_FILES:
@@ -231,8 +316,23 @@ class LocalBroker:
         self.api = LocalHttpApi(lambda_runtime.invoke, domain=f"127.0.0.1:{self.port}")
         mounts: dict[str, Any] = {}
         if self.fake_google is not None:
-            mounts["/fake-google"] = self.fake_google.app
+            mounts["/fake-google"] = self._marking_writes(self.fake_google.app)
         return DispatcherMiddleware(self._misc_app, mounts)
+
+    def _marking_writes(self, app: Any) -> Any:
+        """The fake Google's app, marking the local store dirty after each request (a consent or a
+        token request changes the grants the store keeps)."""
+        store = self.store
+        if store is None:
+            return app
+
+        def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+            try:
+                return app(environ, start_response)
+            finally:
+                store.mark_dirty()
+
+        return wrapped
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalBroker:
@@ -242,10 +342,13 @@ class LocalBroker:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        self._prepare()
-        self._server = make_server("127.0.0.1", self.port, self.wsgi_app(), threaded=True)
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve until interrupted; `ready` runs once the port is bound and the broker is set up."""
         try:
+            self._prepare()
+            self._server = make_server("127.0.0.1", self.port, self.wsgi_app(), threaded=True)
+            if ready is not None:
+                ready()
             self._server.serve_forever()
         finally:
             self.stop()
@@ -255,9 +358,15 @@ class LocalBroker:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self.store is not None:
+            self.store.stop()  # the last save, once no request can come in
+            self.store = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
+        if self._providers_path is not None:
+            self._providers_path.unlink(missing_ok=True)
+            self._providers_path = None
         from oauth_broker import services
 
         services.configure(None)

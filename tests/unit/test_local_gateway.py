@@ -69,3 +69,67 @@ def test_given_concurrent_invocations_when_run_locally_then_each_gets_its_own_ha
     for t in threads:
         t.join(10)
     assert len(set(seen)) == 4
+
+
+def recording_api(max_payload: int | None = None) -> tuple[LocalHttpApi, list[str]]:
+    calls: list[str] = []
+
+    def invoke(name: str, event: dict) -> dict:
+        calls.append(name)
+        if name == "AuthorizerFunction":
+            return {"isAuthorized": True, "context": {"tenant": "t", "user": "u"}}
+        return {"statusCode": 200, "body": "{}"}
+
+    kwargs = {} if max_payload is None else {"max_payload": max_payload}
+    return LocalHttpApi(invoke, **kwargs), calls
+
+
+def test_given_a_body_over_api_gateways_10_mb_when_posted_then_413_payload_too_large_and_no_function_runs():
+    from werkzeug.test import Client
+
+    from oauth_broker_dev.gateway import MAX_REQUEST_PAYLOAD
+
+    gateway, calls = recording_api()
+    resp = Client(gateway).post(
+        "/v1/connections/con_1/proxy/gmail/v1/users/me/messages/send",
+        data=b"x" * (MAX_REQUEST_PAYLOAD + 1),
+        headers={"Authorization": "Bearer t", "Content-Type": "application/octet-stream"},
+    )
+
+    assert MAX_REQUEST_PAYLOAD == 10 * 1024 * 1024
+    assert resp.status_code == 413
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert resp.get_json()["code"] == "payload_too_large" and resp.get_json()["status"] == 413
+    assert calls == []  # neither the authorizer nor the proxy function ran
+
+
+def test_given_a_body_of_exactly_the_limit_when_posted_then_the_function_gets_it():
+    from werkzeug.test import Client
+
+    gateway, calls = recording_api(max_payload=1024)
+    resp = Client(gateway).post(
+        "/v1/oauth-clients", data=b"{" + b" " * 1022 + b"}", headers={"Authorization": "Bearer t"}
+    )
+
+    assert resp.status_code == 200
+    assert calls == ["AuthorizerFunction", "ApiFunction"]
+
+
+def test_given_a_body_without_content_length_over_the_limit_when_streamed_then_it_is_refused_too():
+    import io
+
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    gateway, calls = recording_api(max_payload=1024)
+    environ = EnvironBuilder(
+        path="/v1/oauth-clients", method="POST", headers={"Authorization": "Bearer t"}
+    ).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = io.BytesIO(b"x" * 2048)
+    environ["wsgi.input_terminated"] = True  # a chunked body, as the dev server hands it over
+
+    resp = gateway.handle(Request(environ))
+
+    assert resp.status_code == 413
+    assert calls == []
