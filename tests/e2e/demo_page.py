@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Locator, Page, Route
 from playwright.sync_api import expect as pw_expect
 
 from oauth_broker_dev import devidp
@@ -33,12 +33,16 @@ TIMEOUT_MS = 15_000
 CONFIRM_PATH = "/v1/connect-sessions/confirm"
 
 
+# The two widths the demo is checked at: a laptop and a phone (iPhone 12-15 CSS pixels).
+VIEWPORTS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
+
+
 @contextmanager
-def demo_page(browser: Browser, base_url: str) -> Iterator[Page]:
+def demo_page(browser: Browser, base_url: str, width: int = 1280) -> Iterator[Page]:
     """A fresh browser context (its own cookies and sessionStorage: one person's browser) on the
-    demo page, 1280 px wide. Nothing but the local broker is reachable: any other request fails
-    the test instead of leaving the machine."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    demo page, 1280 px wide (or 390). Nothing but the local broker is reachable: any other request
+    fails the test instead of leaving the machine."""
+    ctx = browser.new_context(viewport=VIEWPORTS[width])
     ctx.set_default_timeout(TIMEOUT_MS)
     outside: list[str] = []
 
@@ -105,14 +109,25 @@ def choose_scopes(page: Page, scopes: list[str]) -> None:
 
 
 def authorize(
-    page: Page, consent: str, *, untick: tuple[str, ...] = (), button: str = "#save-authorize"
+    page: Page,
+    consent: str,
+    *,
+    untick: tuple[str, ...] = (),
+    button: str = "#save-authorize",
+    account: str | None = None,
+    preselected: str | None = None,
 ) -> None:
-    """Clicks the button, then acts on the fake Google's consent page in the popup; returns once
-    the demo's confirm call (as the signed-in user) has been answered."""
+    """Clicks the button, then acts on the fake Google's consent page in the popup (checking that
+    `preselected` is the account it preselects, choosing `account`); returns once the demo's
+    confirm call (as the signed-in user) has been answered, or the popup closed."""
     with page.expect_popup() as popup_info:
         page.click(button)
     popup = popup_info.value
     popup.wait_for_selector("#consent-form")
+    if preselected is not None:
+        pw_expect(popup.locator('input[name="account"]:checked')).to_have_value(preselected)
+    if account is not None:
+        popup.check(f'input[name="account"][value="{account}"]')
     for scope in untick:
         popup.uncheck(f'input[name="scope"][value="{scope}"]')
     if consent == "#allow":
@@ -127,11 +142,25 @@ def authorize(
             popup.click(consent)
 
 
-def screenshot(page: Page, name: str) -> Path:
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """test-artifacts/<name>.png: the whole page, or (full_page=False) what the viewport shows."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def in_viewport(locator: Locator) -> None:
+    """The element is visible and its whole box lies inside the viewport (what the user sees
+    without scrolling)."""
+    pw_expect(locator).to_be_visible()
+    pw_expect(locator).to_be_in_viewport(ratio=1)
+    box = locator.bounding_box()
+    size = locator.page.viewport_size
+    assert box is not None and size is not None
+    assert box["x"] >= 0 and box["y"] >= 0, box
+    assert box["x"] + box["width"] <= size["width"] + 0.5, (box, size)
+    assert box["y"] + box["height"] <= size["height"] + 0.5, (box, size)
 
 
 # ---- the broker's API and the fake Google, over HTTP ------------------------------------------

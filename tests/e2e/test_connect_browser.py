@@ -532,7 +532,7 @@ def test_given_the_demo_when_an_admin_consents_to_every_scope_then_the_connectio
 
     authorize(demo, "#allow")
 
-    row = demo.locator("#connections tbody tr")
+    row = demo.locator("#connections tbody tr[data-connection-id]")
     pw_expect(row).to_have_count(1)
     pw_expect(row.locator(".status")).to_have_text("active")
     pw_expect(row.locator(".granted")).to_contain_text("gmail.send")
@@ -544,6 +544,10 @@ def test_given_the_demo_when_an_admin_consents_to_every_scope_then_the_connectio
     assert conn["status"] == "active" and conn["name"] == "Work Gmail"
     assert {GMAIL_READONLY, GMAIL_SEND} <= set(conn["scopes_granted"])
     assert row.get_attribute("data-connection-id") == conn["id"]
+    row.locator('button[data-action="test"]').click()
+    pw_expect(demo.locator(f'#connections tr[data-note-for="{conn["id"]}"]')).to_contain_text(
+        "OK: alice@example.com, "
+    )
     shot = screenshot(demo, "demo-active")
     _update_readme_screenshot(shot)
 
@@ -556,7 +560,7 @@ def test_given_the_consent_page_when_the_user_unticks_a_scope_then_the_connectio
 
     authorize(demo, "#allow", untick=(GMAIL_SEND,))
 
-    row = demo.locator("#connections tbody tr")
+    row = demo.locator("#connections tbody tr[data-connection-id]")
     pw_expect(row.locator(".status")).to_have_text("partial")
     pw_expect(row.locator(".missing")).to_have_text("gmail.send")
     pw_expect(demo.locator("#result")).to_contain_text("missing gmail.send")
@@ -572,7 +576,7 @@ def test_given_a_partial_connection_when_reauthorized_with_every_scope_then_it_k
     tenant = admin_ready(demo, local_broker.base_url)
     choose_scopes(demo, [GMAIL_READONLY, GMAIL_SEND])
     authorize(demo, "#allow", untick=(GMAIL_SEND,))
-    row = demo.locator("#connections tbody tr")
+    row = demo.locator("#connections tbody tr[data-connection-id]")
     pw_expect(row.locator(".status")).to_have_text("partial")
     connection_id = row.get_attribute("data-connection-id")
 
@@ -618,7 +622,8 @@ def test_given_the_consent_page_when_the_user_cancels_then_the_demo_shows_access
 
     authorize(demo, "#cancel")
 
-    pw_expect(demo.locator("#result")).to_have_text("Authorization failed: access_denied")
+    pw_expect(demo.locator("#result")).to_contain_text("You cancelled; nothing was connected.")
+    pw_expect(demo.locator("#result")).to_have_attribute("data-kind", "neutral")
     pw_expect(demo.locator("#no-connections")).to_be_visible()
     assert api_connections(local_broker.base_url, tenant) == []
     screenshot(demo, "demo-access-denied")
@@ -656,13 +661,13 @@ def test_given_a_connection_when_it_is_deleted_from_the_demo_then_it_disappears_
     tenant = admin_ready(demo, local_broker.base_url)
     choose_scopes(demo, [GMAIL_READONLY])
     authorize(demo, "#allow")
-    row = demo.locator("#connections tbody tr")
+    row = demo.locator("#connections tbody tr[data-connection-id]")
     pw_expect(row.locator(".status")).to_have_text("active")
 
     row.locator('button[data-action="delete"]').click()
 
     pw_expect(row).to_have_count(0)
-    pw_expect(demo.locator("#error")).to_be_hidden()
+    pw_expect(demo.locator("#connections-status")).to_contain_text("its grant was revoked at")
     assert api_connections(local_broker.base_url, tenant) == []
 
 

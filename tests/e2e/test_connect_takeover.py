@@ -168,7 +168,7 @@ def test_given_mallorys_redirect_link_when_bob_consents_then_his_confirmation_is
     confirmation = str(confirmed.value.request.post_data_json["confirmation"])
     assert confirmation.startswith("cfm_")
     pw_expect(bobs_app.locator("#result")).to_contain_text("Not connected")
-    pw_expect(bobs_app.locator("#error")).to_contain_text("not_found")
+    pw_expect(bobs_app.locator("#result")).to_contain_text("not_found")
     assert "cfm_" not in bobs_app.evaluate("() => location.href")
     (back,) = landed
     params = httpx.URL(back).params

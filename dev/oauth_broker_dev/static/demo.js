@@ -1,14 +1,28 @@
 // The demo page of `make dev`: sign in with a dev token, register an OAuth client, connect an
-// account with connect.js (and confirm the result as the signed-in user), list / re-authorize /
-// delete connections. Talks only to the broker's public API (same origin). Every piece of data
-// goes into the page through textContent or attributes, never innerHTML.
+// account with connect.js (and confirm the result as the signed-in user), list / test /
+// re-authorize / delete connections. Talks only to the broker's public API (same origin). Every
+// piece of data goes into the page through textContent or attributes, never innerHTML.
+//
+// Messages: every action has its own status line next to its button (`say`): a new message
+// replaces the one there and is scrolled into view; there is no page-wide banner. A connection's
+// row actions (Test, Re-authorize) report on a line under that row.
 import { connect, completeRedirect, ConnectError } from "./connect.esm.js";
 
 const STORAGE_KEY = "oauth-broker-demo.session";
+// Redirect mode: which connect flow left the page (a re-authorization names its connection), so
+// that the page the browser comes back to can say what happened to what.
+const FLOW_KEY = "oauth-broker-demo.flow";
+const COPIED_MS = 1500;
 const SENSITIVITY_LABELS = {
   non_sensitive: "non-sensitive",
   sensitive: "sensitive",
   restricted: "restricted",
+};
+// Google grants `email` and `profile` under their long names (the token response's `scope`), and
+// GET /v1/providers does not list aliases: without this, the same scope shows under two names.
+const GOOGLE_IDENTITY_ALIASES = {
+  "https://www.googleapis.com/auth/userinfo.email": "email",
+  "https://www.googleapis.com/auth/userinfo.profile": "profile",
 };
 
 /**
@@ -17,6 +31,9 @@ const SENSITIVITY_LABELS = {
  *            base?: boolean, aliases?: string[]}} Scope  (GET /v1/providers; `base`: always requested)
  * @typedef {{key: string, display_name?: string, enabled?: boolean, custom?: boolean,
  *            scopes?: (Scope | string)[], default_scopes?: string[]}} Provider
+ * @typedef {"ok" | "warn" | "bad" | "neutral" | "info"} Kind
+ * @typedef {(text: string, kind?: Kind, code?: string) => void} Sink  where an action reports
+ * @typedef {{text: string, kind: Kind, code?: string}} Note
  */
 
 const state = {
@@ -25,6 +42,9 @@ const state = {
   /** @type {any[]} */ clients: [],
   /** @type {any} */ settings: null,
   /** @type {any[]} */ connections: [],
+  /** the message under each connection's row @type {Map<string, Note>} */ notes: new Map(),
+  /** row actions under way, as "action:connection id" (their buttons stay disabled) @type {Set<string>} */
+  inFlight: new Set(),
 };
 
 // ---- tiny DOM helpers ------------------------------------------------------------------------
@@ -66,6 +86,41 @@ function fillSelect(select, options, keep = true) {
   if (previous && options.some((o) => o.value === previous && !o.disabled)) select.value = previous;
 }
 
+// ---- status lines ----------------------------------------------------------------------------
+
+/**
+ * The one way the page reports: `text` replaces whatever the action's line showed, and the line
+ * is scrolled into view (only as far as needed). An empty text clears the line.
+ * @param {HTMLElement} line @param {string} text @param {Kind} [kind] @param {string} [code]
+ */
+function say(line, text, kind = "info", code = undefined) {
+  line.textContent = text;
+  if (text) line.dataset.kind = kind;
+  else delete line.dataset.kind;
+  if (code) line.dataset.code = code;
+  else delete line.dataset.code;
+  if (text && line.getClientRects().length) line.scrollIntoView({ block: "nearest", inline: "nearest" });
+}
+
+/** @param {string} id @returns {Sink} */
+const lineSink = (id) => (text, kind, code) => say($(id), text, kind, code);
+
+/** A connection's line, under its row (kept across re-renders of the table). @param {string} connectionId @returns {Sink} */
+const rowSink = (connectionId) => (text, kind = "info", code = undefined) => {
+  if (text) state.notes.set(connectionId, { text, kind, code });
+  else state.notes.delete(connectionId);
+  renderConnections();
+  const line = noteLine(connectionId);
+  if (line) say(line, text, kind, code);
+};
+
+/** @param {string} connectionId @returns {HTMLElement | null} */
+function noteLine(connectionId) {
+  const rows = /** @type {HTMLTableRowElement[]} */ ([...$("connections").tBodies[0].rows]);
+  const row = rows.find((r) => r.dataset.noteFor === connectionId);
+  return row ? row.querySelector(".status-line") : null;
+}
+
 // ---- errors ----------------------------------------------------------------------------------
 
 class ApiError extends Error {
@@ -104,31 +159,26 @@ function describeError(err) {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** @param {unknown} err */
-function showError(err) {
-  const box = $("error");
-  box.textContent = describeError(err);
-  box.hidden = false;
-}
-
-function clearError() {
-  const box = $("error");
-  box.textContent = "";
-  box.hidden = true;
+/** @param {unknown} err @returns {string | undefined} */
+function errorCode(err) {
+  if (err instanceof ApiError) return err.problem.code;
+  if (err instanceof ConnectError) return err.code;
+  return undefined;
 }
 
 /**
- * Runs an action with its button disabled; shows any error.
+ * Runs an action with its button disabled; its line is cleared first and shows any error.
  * @param {HTMLButtonElement | null} button
+ * @param {Sink} sink
  * @param {() => Promise<void>} action
  */
-async function busy(button, action) {
-  clearError();
+async function busy(button, sink, action) {
+  sink("");
   if (button) button.disabled = true;
   try {
     await action();
   } catch (err) {
-    showError(err);
+    sink(describeError(err), "bad", errorCode(err));
   } finally {
     if (button) button.disabled = false;
   }
@@ -183,6 +233,7 @@ async function listAll(path) {
   return out;
 }
 
+
 // ---- providers and scopes --------------------------------------------------------------------
 
 /** @param {Scope | string} s @returns {Scope} */
@@ -191,38 +242,50 @@ const asScope = (s) => (typeof s === "string" ? { scope: s } : s);
 /** @param {string} key @returns {Provider | undefined} */
 const providerByKey = (key) => state.providers.find((p) => p.key === key);
 
+/** @param {string} key */
+const providerName = (key) => providerByKey(key)?.display_name || key;
+
 /** @param {Provider | undefined} p @returns {Scope[]} */
 const allScopes = (p) => (p?.scopes || []).map(asScope);
 
-/** Maps every name of a scope (full string, short name, aliases) to its full string. @param {Provider | undefined} p */
-function scopeCanon(p) {
-  /** @type {Map<string, string>} */
-  const canon = new Map();
-  for (const s of allScopes(p)) {
-    canon.set(s.scope, s.scope);
-    if (s.short_name) canon.set(s.short_name, s.scope);
-    for (const alias of s.aliases || []) canon.set(alias, s.scope);
-  }
-  return (/** @type {string} */ scope) => canon.get(scope) || scope;
+/**
+ * The catalog's entry of a scope named any way: its full string, its short name, an alias, or
+ * Google's long name of an identity scope. @param {string} providerKey @param {string} scope
+ */
+function scopeInfo(providerKey, scope) {
+  const scopes = allScopes(providerByKey(providerKey));
+  const named = (/** @type {string} */ name) =>
+    scopes.find((s) => s.scope === name || s.short_name === name || (s.aliases || []).includes(name));
+  const alias = /** @type {Record<string, string>} */ (GOOGLE_IDENTITY_ALIASES)[scope];
+  return named(scope) || (alias ? named(alias) : undefined);
 }
 
 /**
- * The catalog's short name of a scope; a Google-style scope URL the catalog does not list (such as
- * the `.../auth/userinfo.email` that grants `email`) is shortened to what follows `/auth/`.
+ * How the page names a scope, whichever form the API gave (requested scopes may be short names,
+ * granted ones are the provider's long names): the catalog's short name. A Google-style scope URL
+ * the catalog does not list is shortened to what follows `/auth/`.
  * @param {string} providerKey @param {string} scope
  */
 function shortName(providerKey, scope) {
-  const info = allScopes(providerByKey(providerKey)).find(
-    (s) => s.scope === scope || (s.aliases || []).includes(scope),
-  );
+  const info = scopeInfo(providerKey, scope);
   if (info) return info.short_name || info.scope;
+  const alias = /** @type {Record<string, string>} */ (GOOGLE_IDENTITY_ALIASES)[scope];
+  if (alias) return alias;
   const at = scope.indexOf("/auth/");
   return /^https:\/\//.test(scope) && at > 0 && at + 6 < scope.length ? scope.slice(at + 6) : scope;
 }
 
+/** The long form of a scope (its tooltip). @param {string} providerKey @param {string} scope */
+function longName(providerKey, scope) {
+  if (/^https:\/\//.test(scope)) return scope;
+  const info = scopeInfo(providerKey, scope);
+  const forms = [info?.scope, ...(info?.aliases || []), scope].filter(Boolean);
+  const identity = Object.entries(GOOGLE_IDENTITY_ALIASES).find(([, short]) => forms.includes(short));
+  return forms.find((f) => /^https:\/\//.test(String(f))) || (identity ? identity[0] : String(forms[0]));
+}
+
 /** @param {Provider} p */
 const connectable = (p) => p.enabled !== false;
-
 /** @param {Provider} p */
 const providerLabel = (p) =>
   `${p.display_name || p.key} (${p.key})${p.enabled === false ? ", disabled for this tenant" : ""}`;
@@ -259,7 +322,7 @@ function renderScopes() {
         h("label", { for: id }, [
           box,
           h("span", {}, [
-            h("span", { class: "scope-name", text: s.short_name || s.scope }),
+            h("span", { class: "scope-name", title: s.scope, text: s.short_name || s.scope }),
             " ",
             h("span", { class: `sens sens-${sens}`, text: SENSITIVITY_LABELS[sens] || sens }),
             h("br"),
@@ -280,6 +343,7 @@ function setAllScopes(checked) {
   }
 }
 
+
 // ---- OAuth clients ---------------------------------------------------------------------------
 
 async function loadClients() {
@@ -295,8 +359,21 @@ function renderClientChoice() {
     $("oauth-client"),
     mine.length
       ? mine.map((c) => ({ value: c.id, label: `${c.name} (${c.client_id})` }))
-      : [{ value: "", label: "no client for this provider: an admin registers one", disabled: true }],
+      : [{ value: "", label: "no client for this provider yet", disabled: true }],
   );
+}
+
+/** Copies the callback URL; the button says "Copied" for a moment, then its label again. */
+async function copyCallback(/** @type {HTMLInputElement} */ input, /** @type {HTMLButtonElement} */ button) {
+  input.select();
+  try {
+    await navigator.clipboard.writeText(input.value);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Press Ctrl+C";
+  }
+  clearTimeout(Number(button.dataset.timer || 0));
+  button.dataset.timer = String(setTimeout(() => (button.textContent = "Copy"), COPIED_MS));
 }
 
 function renderClients() {
@@ -305,7 +382,6 @@ function renderClients() {
   list.replaceChildren(
     ...state.clients.map((c) => {
       const inputId = `callback-${c.id}`;
-      const status = h("span", { class: "muted", role: "status" });
       const input = h("input", {
         id: inputId,
         readonly: true,
@@ -313,20 +389,14 @@ function renderClients() {
         "aria-label": `Callback URL of ${c.name}`,
       });
       const copy = h("button", { type: "button", class: "small", "data-action": "copy", text: "Copy" });
-      copy.addEventListener("click", async () => {
-        /** @type {HTMLInputElement} */ (input).select();
-        try {
-          await navigator.clipboard.writeText(/** @type {HTMLInputElement} */ (input).value);
-          status.textContent = "Copied";
-        } catch {
-          status.textContent = "Selected: press Ctrl+C";
-        }
-      });
+      copy.addEventListener("click", () =>
+        copyCallback(/** @type {HTMLInputElement} */ (input), /** @type {HTMLButtonElement} */ (copy)),
+      );
       return h("li", { "data-client-id": c.id }, [
         h("strong", { text: c.name }),
         " ",
         h("span", { class: "muted", text: `${c.provider} · ${c.client_id} · secret ${c.secret_hint || "…"}` }),
-        h("div", { class: "row" }, [h("label", { for: inputId, text: "Callback URL" }), input, copy, status]),
+        h("div", { class: "row" }, [h("label", { for: inputId, text: "Callback URL" }), input, copy]),
       ]);
     }),
   );
@@ -339,11 +409,23 @@ async function registerClient() {
     client_id: $("client-id").value.trim(),
     client_secret: $("client-secret").value,
   };
-  await api("POST", "/v1/oauth-clients", body);
+  const empty = [
+    ["Name", body.name],
+    ["Provider", body.provider],
+    ["Client ID", body.client_id],
+    ["Client secret", body.client_secret],
+  ].filter(([, value]) => !value);
+  if (empty.length) throw new Error(`Cannot register yet: fill in ${empty.map(([label]) => label).join(", ")}.`);
+  const client = await api("POST", "/v1/oauth-clients", body);
   $("client-secret").value = "";
   $("provider").value = body.provider;
   renderScopes();
   await loadClients();
+  say(
+    $("client-status"),
+    `Registered “${client.name}”. Add its callback URL (below) to the OAuth app's authorized redirect URIs.`,
+    "ok",
+  );
 }
 
 // ---- settings: allowed return origins --------------------------------------------------------
@@ -364,6 +446,7 @@ function renderOrigins() {
   $("origin-status").textContent = allowed
     ? `${window.location.origin} is allowed.`
     : `${window.location.origin} is not allowed yet: results cannot reach this page.`;
+  $("origin-status").dataset.kind = allowed ? "ok" : "warn";
 }
 
 async function allowOrigin() {
@@ -378,78 +461,186 @@ async function allowOrigin() {
 
 async function loadConnections() {
   state.connections = await listAll("/v1/connections");
+  const ids = new Set(state.connections.map((c) => c.id));
+  for (const id of [...state.notes.keys()]) if (!ids.has(id)) state.notes.delete(id);
   renderConnections();
 }
 
+/** Scopes named the page's one way, without duplicates. @param {string} providerKey @param {string[]} scopes */
+function scopeNames(providerKey, scopes) {
+  /** @type {Map<string, string>} */
+  const names = new Map();
+  for (const s of scopes) {
+    const name = shortName(providerKey, s);
+    if (!names.has(name)) names.set(name, longName(providerKey, s));
+  }
+  return names;
+}
+
 /**
- * The requested scopes the connection was not granted. The API's connection has no such field,
- * and GET /v1/providers does not list Google's aliases (`email` is granted as
- * `.../userinfo.email`), so: nothing for an active connection, and base scopes (always granted
- * with the sign-in) are only compared when the catalog gives their aliases.
+ * The requested scopes the connection was not granted, compared by the page's one name of each
+ * (a requested `email` is granted as `.../userinfo.email`).
  * @param {any} c @returns {string[]}
  */
 function missingScopes(c) {
   if (Array.isArray(c.missing_scopes)) return c.missing_scopes;
   if (c.status === "active") return [];
-  const provider = providerByKey(c.provider);
-  const canon = scopeCanon(provider);
-  const scopes = allScopes(provider);
-  const knowsAliases = scopes.some((s) => Array.isArray(s.aliases));
-  const base = new Set(scopes.filter((s) => s.base).map((s) => s.scope));
-  const granted = new Set((c.scopes_granted || []).map(canon));
-  return (c.scopes_requested || []).filter((s) => !granted.has(canon(s)) && (knowsAliases || !base.has(canon(s))));
+  const granted = scopeNames(c.provider, c.scopes_granted || []);
+  return (c.scopes_requested || []).filter((s) => !granted.has(shortName(c.provider, s)));
 }
 
-/** @param {string} providerKey @param {string[]} scopes */
+/** Short names, the long name as each one's tooltip. @param {string} providerKey @param {string[]} scopes */
 function scopeList(providerKey, scopes) {
-  if (!scopes.length) return h("span", { class: "muted", text: "—" });
+  const names = scopeNames(providerKey, scopes);
+  if (!names.size) return h("span", { class: "muted", text: "—" });
   return h(
     "ul",
     {},
-    scopes.map((s) => h("li", { title: s, text: shortName(providerKey, s) })),
+    [...names].map(([name, long]) => h("li", { title: long, text: name })),
   );
+}
+
+/** @param {string} action @param {string} label @param {any} c @param {string} [extra] */
+function rowButton(action, label, c, extra = "") {
+  return h("button", {
+    type: "button",
+    class: `small ${extra}`.trim(),
+    "data-action": action,
+    "data-connection-id": c.id,
+    text: label,
+    "aria-label": `${label} ${c.name || c.id}`,
+    disabled: state.inFlight.has(`${action}:${c.id}`),
+  });
+}
+
+/**
+ * Marks a row action as under way (or done): its button is disabled, also across re-renders of
+ * the table (a row's messages re-render it). @param {string} action @param {string} id @param {boolean} on
+ */
+function setInFlight(action, id, on) {
+  const key = `${action}:${id}`;
+  if (on) state.inFlight.add(key);
+  else state.inFlight.delete(key);
+  for (const b of /** @type {NodeListOf<HTMLButtonElement>} */ (
+    $("connections").querySelectorAll(`button[data-action="${action}"]`)
+  )) {
+    if (b.dataset.connectionId === id) b.disabled = on;
+  }
 }
 
 function renderConnections() {
   const body = $("connections").tBodies[0];
   $("no-connections").hidden = state.connections.length > 0;
   body.replaceChildren(
-    ...state.connections.map((c) => {
+    ...state.connections.flatMap((c) => {
       const status = String(c.status || "unknown");
       const account = c.account?.email || c.account?.sub || "—";
-      return h("tr", { "data-connection-id": c.id }, [
-        h("td", {}, [h("span", { class: "name", text: c.name || "" }), h("br"), h("code", { class: "muted", text: c.id })]),
-        h("td", { class: "provider", text: c.provider }),
-        h("td", { class: "account", text: account }),
-        h("td", {}, [
-          h("span", { class: `status status-${status.replace(/[^a-z_]/g, "")}`, text: status }),
-          c.status_reason ? h("div", { class: "muted reason", text: c.status_reason }) : null,
+      const note = state.notes.get(c.id);
+      const row = h("tr", { "data-connection-id": c.id, class: note ? "has-note" : undefined }, [
+        h("td", { "data-label": "Name" }, [
+          h("div", {}, [
+            h("span", { class: "name", text: c.name || "" }),
+            h("br"),
+            h("code", { class: "muted", text: c.id }),
+          ]),
         ]),
-        h("td", { class: "granted" }, [scopeList(c.provider, c.scopes_granted || [])]),
-        h("td", { class: "missing" }, [scopeList(c.provider, missingScopes(c))]),
-        h("td", {}, [
+        h("td", { class: "provider", "data-label": "Provider", text: c.provider }),
+        h("td", { class: "account", "data-label": "Account", text: account }),
+        h("td", { "data-label": "Status" }, [
+          h("div", {}, [
+            h("span", { class: `status status-${status.replace(/[^a-z_]/g, "")}`, text: status }),
+            c.status_reason ? h("div", { class: "muted reason", text: c.status_reason }) : null,
+          ]),
+        ]),
+        h("td", { class: "granted", "data-label": "Granted" }, [scopeList(c.provider, c.scopes_granted || [])]),
+        h("td", { class: "missing", "data-label": "Missing" }, [scopeList(c.provider, missingScopes(c))]),
+        h("td", { "data-label": "" }, [
           h("div", { class: "actions" }, [
-            h("button", {
-              type: "button",
-              class: "small",
-              "data-action": "reauthorize",
-              "data-connection-id": c.id,
-              text: "Re-authorize",
-              "aria-label": `Re-authorize ${c.name || c.id}`,
-            }),
-            h("button", {
-              type: "button",
-              class: "small danger",
-              "data-action": "delete",
-              "data-connection-id": c.id,
-              text: "Delete",
-              "aria-label": `Delete ${c.name || c.id}`,
-            }),
+            rowButton("test", "Test", c),
+            rowButton("reauthorize", "Re-authorize", c),
+            rowButton("delete", "Delete", c, "danger"),
           ]),
         ]),
       ]);
+      if (!note) return [row];
+      const line = h("p", { class: "status-line", role: "status", "data-kind": note.kind, text: note.text });
+      if (note.code) line.dataset.code = note.code;
+      return [row, h("tr", { class: "note-row", "data-note-for": c.id }, [h("td", { colspan: "7" }, [line])])];
     }),
   );
+}
+
+// Advice after a failed Test, by its error code.
+const TEST_ADVICE = {
+  needs_reauth: "Re-authorize it to repair it.",
+  revoked: "Connect the account again.",
+  provider_disabled: "An admin has disabled this provider: ask them to enable it.",
+  scope_not_granted: "Re-authorize it and allow the missing scopes.",
+  account_mismatch: "Re-authorize it with the account it was made with.",
+  rate_limited: "Wait a moment and test again.",
+  upstream_timeout: "The provider was slow: test again in a moment.",
+  upstream_error: "The provider answered with an error: test again in a moment.",
+};
+
+/** @param {any} conn */
+async function testConnection(conn) {
+  const sink = rowSink(conn.id);
+  sink("Testing…", "info");
+  const answer = await api("POST", `/v1/connections/${encodeURIComponent(conn.id)}/test`);
+  // a test can change the status (a rejected refresh makes it needs_reauth): show it
+  await loadConnections();
+  if (answer.ok) {
+    const who = answer.account?.email || answer.account?.sub || "the provider answered";
+    sink(`OK: ${who}, ${answer.latency_ms} ms`, "ok");
+  } else {
+    const code = answer.error?.code || "error";
+    const advice = /** @type {Record<string, string>} */ (TEST_ADVICE)[code] || "";
+    const detail = answer.error?.detail ? `: ${answer.error.detail}` : "";
+    sink(`Failed (${code}, ${answer.latency_ms} ms)${detail}. ${advice}`.trim(), "bad", code);
+  }
+}
+
+/**
+ * What a DELETE did, from its answer (204: null; 200: {revoked: false, revocation, ...}).
+ * @param {any} conn @param {any} answer @returns {[string, Kind]}
+ */
+function deleteOutcome(conn, answer) {
+  const what = `Deleted “${conn.name || conn.id}” (${conn.id})`;
+  const provider = providerName(conn.provider);
+  if (!answer || answer.revoked !== false) return [`${what}: its grant was revoked at ${provider}.`, "ok"];
+  if (answer.revocation === "kept_shared_grant") {
+    const holders = (answer.shared_with || []).map((/** @type {string} */ id) => {
+      const other = state.connections.find((c) => c.id === id);
+      return other ? `“${other.name}” (${id})` : id;
+    });
+    return [
+      `${what}. Its grant at ${provider} was kept, not revoked: ${holders.join(", ") || "other connections"} ` +
+        `still use it (the provider revokes an OAuth client's grant for an account all at once). ` +
+        "Deleting the last of them revokes it.",
+      "warn",
+    ];
+  }
+  if (answer.revocation === "not_supported") {
+    return [
+      `${what}. ${provider} offers no way to revoke its grant: the account owner can remove the app ` +
+        "in their account's security settings.",
+      "warn",
+    ];
+  }
+  return [
+    `${what}, but ${provider} could not be told to revoke its grant${answer.error ? ` (${answer.error})` : ""}: ` +
+      "the grant may still be alive. The account owner can remove the app in their account's security settings.",
+    "warn",
+  ];
+}
+
+/** @param {any} conn */
+async function deleteConnection(conn) {
+  const answer = await api("DELETE", `/v1/connections/${encodeURIComponent(conn.id)}`);
+  state.notes.delete(conn.id);
+  const [text, kind] = deleteOutcome(conn, answer);
+  await loadConnections();
+  say($("connections-status"), text, kind, answer?.revocation);
 }
 
 // ---- the connect flow ------------------------------------------------------------------------
@@ -466,37 +657,153 @@ function confirmAsSignedInUser(confirmation) {
   return api("POST", "/v1/connect-sessions/confirm", { confirmation });
 }
 
-/** @param {import("./connect.esm.js").ConfirmedResult | any} result */
-function showResult(result) {
-  const box = $("result");
-  box.className = "result";
+/**
+ * What the user reads for each error code of a flow's result (the callback's codes, as in
+ * oauth_broker/connect/result_page.py ERROR_MESSAGES) and of connect.js: what happened, then what
+ * to do. `again` is the button to press again.
+ * @type {Record<string, (again: string, account: string) => [string, Kind]>}
+ */
+const FLOW_MESSAGES = {
+  access_denied: (again) => [`You cancelled; nothing was connected. Click ${again} when you want to try again.`, "neutral"],
+  account_mismatch: (again, account) => [
+    `Not re-authorized: you chose another account than ${
+      account ? `${account}, the one` : "the one"
+    } this connection belongs to. Nothing was changed. Click ${again} and choose ${account || "the connection's account"}.`,
+    "bad",
+  ],
+  consent_required: (again) => [
+    `Not connected: the account has not allowed these permissions yet. Set Prompt to "consent", click ${again} and allow access.`,
+    "bad",
+  ],
+  interaction_required: (again) => [
+    `Not connected: the provider needs you to sign in and allow access, which Prompt "none" cannot show. Set Prompt to "consent" and click ${again}.`,
+    "bad",
+  ],
+  login_required: (again) => [
+    `Not connected: the provider needs you to sign in. Set Prompt to "consent" or "select_account" and click ${again}.`,
+    "bad",
+  ],
+  account_selection_required: (again) => [
+    `Not connected: more than one account could answer. Put the account in Login hint, or set Prompt to "select_account", and click ${again}.`,
+    "bad",
+  ],
+  invalid_scope: (again) => [
+    `Not connected: the provider refused the requested permissions. Untick scopes the OAuth app may not request (check its OAuth consent screen in Google Cloud console) and click ${again}.`,
+    "bad",
+  ],
+  provider_error: (again) => [
+    `Not connected: the provider reported an error. Click ${again} to try again; if it keeps failing, check the OAuth app in the provider's console.`,
+    "bad",
+  ],
+  issuer_mismatch: () => [
+    "Not connected: the answer did not come from the expected provider, so the broker refused it. An admin should check the provider's configuration.",
+    "bad",
+  ],
+  issuer_missing: () => [
+    "Not connected: the answer did not say which provider sent it, so the broker refused it. An admin should check the provider's configuration.",
+    "bad",
+  ],
+  token_exchange_failed: (again) => [
+    `Not connected: the provider did not complete the sign-in. Check the OAuth client's ID and secret (step 2) and that its callback URL is an authorized redirect URI of the app, then click ${again}.`,
+    "bad",
+  ],
+  invalid_id_token: (again) => [
+    `Not connected: the provider's identity token could not be verified. Click ${again} to try again; if it keeps failing, an admin should check the provider's configuration.`,
+    "bad",
+  ],
+  provider_disabled: () => [
+    "Not connected: an admin has disabled this provider for your tenant. Ask them to enable it.",
+    "bad",
+  ],
+  oauth_client_not_found: () => [
+    "Not connected: the OAuth client of this connection no longer exists. An admin registers one (step 2); then connect again.",
+    "bad",
+  ],
+  connection_not_found: () => [
+    "Not re-authorized: the connection no longer exists. Click Refresh, then connect the account anew.",
+    "bad",
+  ],
+  upstream_error: (again) => [`Not connected: the provider could not be reached. Click ${again} again in a moment.`, "bad"],
+  service_unavailable: (again) => [
+    `Not connected: one of the broker's own services was busy or failing. Click ${again} again in a moment.`,
+    "bad",
+  ],
+  internal_error: (again) => [
+    `Not connected: something went wrong in the broker (its log in make dev's terminal says what). Click ${again} to try again.`,
+    "bad",
+  ],
+  // connect.js's own codes
+  popup_closed: (again) => [
+    `The popup was closed before the connection finished; nothing was connected. Click ${again} to try again.`,
+    "neutral",
+  ],
+  popup_blocked: (again) => [`The browser blocked the popup: allow popups for this page, then click ${again}.`, "bad"],
+  timeout: (again) => [`No answer within 10 minutes; nothing was connected. Click ${again} to try again.`, "bad"],
+  superseded: () => ["A newer connect flow took over this one.", "neutral"],
+  aborted: () => ["The connect flow was stopped; nothing was connected.", "neutral"],
+};
+
+/**
+ * Where a flow reports and how it names things: the connect form's line, or (re-authorizing)
+ * the connection's row.
+ * @typedef {{sink: Sink, again: string, reauth: {id: string, name?: string, account?: string} | null}} FlowTarget
+ */
+
+/** @param {{id: string, name?: string, account?: string} | null} reauth @returns {FlowTarget} */
+function flowTarget(reauth) {
+  return reauth
+    ? { sink: rowSink(reauth.id), again: "Re-authorize", reauth }
+    : { sink: lineSink("result"), again: "Save & authorize", reauth: null };
+}
+
+/** @param {FlowTarget} target @param {string} code @param {string} [extra] */
+function reportFlowError(target, code, extra = "") {
+  const message = FLOW_MESSAGES[code];
+  if (message) {
+    const [text, kind] = message(target.again, target.reauth?.account || "");
+    target.sink(`${text} (${code})${extra ? `\n${extra}` : ""}`, kind, code);
+  } else {
+    target.sink(`Not connected: the flow ended with “${code}”. Click ${target.again} to try again.${extra ? `\n${extra}` : ""}`, "bad", code);
+  }
+}
+
+/** @param {FlowTarget} target @param {import("./connect.esm.js").ConfirmedResult | any} result */
+function showResult(target, result) {
   if (result.error) {
-    box.classList.add("bad");
-    box.textContent = `Authorization failed: ${result.error}`;
+    reportFlowError(target, result.error);
     return;
   }
   const conn = result.connection || state.connections.find((c) => c.id === result.connection_id);
   const who = conn?.account?.email ? `${conn.account.email} (${result.connection_id})` : result.connection_id;
-  const missing = result.missing_scopes || [];
+  const done = target.reauth ? "Re-authorized and confirmed" : "Connected and confirmed";
   if (result.status === "partial") {
-    box.classList.add("warn");
-    const names = missing.map((s) => (conn ? shortName(conn.provider, s) : s));
-    box.textContent = `Connected and confirmed ${who}: partial${names.length ? `, missing ${names.join(", ")}` : ""}`;
+    const names = [...scopeNames(conn?.provider || "", result.missing_scopes || missingScopes(conn || {})).keys()];
+    target.sink(
+      `${done} ${who}: partial${names.length ? `, missing ${names.join(", ")}` : ""}. Re-authorize it to ask for them again.`,
+      "warn",
+    );
     return;
   }
-  box.classList.add("ok");
-  box.textContent = `Connected and confirmed ${who}: ${result.status}`;
+  target.sink(`${done} ${who}: ${result.status}`, "ok");
 }
 
-/** A connect flow that failed (popup closed, confirmation refused, ...). @param {unknown} err */
-function showFlowError(err) {
-  const box = $("result");
-  box.className = "result bad";
-  box.textContent =
-    err instanceof ConnectError && err.code === "confirmation_failed"
-      ? "Not connected: the broker refused to confirm this result for you (only the user who started the flow can)."
-      : describeError(err);
-  showError(err);
+/** A connect flow that failed (popup closed, confirmation refused, ...). @param {FlowTarget} target @param {unknown} err */
+function showFlowError(target, err) {
+  if (err instanceof ConnectError && err.code === "confirmation_failed") {
+    const cause = /** @type {any} */ (err).cause;
+    target.sink(
+      "Not connected: the broker refused to confirm this result for you (only the user who started the flow can)." +
+        `\n${cause instanceof ApiError ? cause.describe() : err.message}`,
+      "bad",
+      err.code,
+    );
+  } else if (err instanceof ConnectError && FLOW_MESSAGES[err.code]) {
+    reportFlowError(target, err.code);
+  } else if (err instanceof ConnectError && err.code === "authorize_url_failed") {
+    target.sink(`Could not start the connect flow: ${describeError(err)}`, "bad", errorCode(err));
+  } else {
+    target.sink(describeError(err), "bad", errorCode(err));
+  }
 }
 
 /**
@@ -504,9 +811,9 @@ function showFlowError(err) {
  * (connect() opens the popup before the session request is even sent).
  * @param {Record<string, unknown>} session  the connect-session body, without return_to and mode
  * @param {HTMLButtonElement | null} button
+ * @param {FlowTarget} target
  */
-function authorize(session, button) {
-  clearError();
+function authorize(session, button, target) {
   const mode = $("mode").value === "redirect" ? "redirect" : "popup";
   const returnTo =
     mode === "redirect" ? `${window.location.origin}${window.location.pathname}` : window.location.origin;
@@ -517,23 +824,25 @@ function authorize(session, button) {
   // The result comes from the broker's callback: the origin of the client's callback URL.
   const client = state.clients.find((c) => c.id === session.oauth_client_id);
   const brokerOrigin = client?.callback_url ? new URL(client.callback_url).origin : window.location.origin;
+  if (mode === "redirect") sessionStorage.setItem(FLOW_KEY, JSON.stringify({ reauth: target.reauth }));
   const flow = connect({ authorizeUrl, brokerOrigin, mode, confirm: confirmAsSignedInUser });
-  const box = $("result");
-  box.className = "result";
-  box.textContent = mode === "popup" ? "Waiting for the popup…" : "Redirecting…";
+  if (target.reauth) setInFlight("reauthorize", target.reauth.id, true);
+  target.sink(mode === "popup" ? "Waiting for the popup…" : "Redirecting…", "info");
   if (button) button.disabled = true;
   flow
     .then(async (result) => {
       if (mode === "redirect") return;
-      await loadConnections().catch(showError);
-      showResult(result);
+      await loadConnections().catch((err) => say($("connections-status"), describeError(err), "bad"));
+      showResult(target, result);
     })
     .catch(async (err) => {
-      showFlowError(err);
+      if (mode === "redirect") sessionStorage.removeItem(FLOW_KEY);
+      showFlowError(target, err);
       // a refused confirmation may have discarded a pending connection: show the list as it is
       if (err instanceof ConnectError && err.code === "confirmation_failed") await loadConnections().catch(() => {});
     })
     .finally(() => {
+      if (target.reauth) setInFlight("reauthorize", target.reauth.id, false);
       if (button) button.disabled = false;
     });
 }
@@ -552,7 +861,7 @@ function onConnectSubmit(event) {
   if (!oauthClientId) problems.push("pick an OAuth client (an admin registers one in step 2)");
   if (!name) problems.push("name the connection");
   if (problems.length) {
-    showError(new Error(`Cannot authorize yet: ${problems.join("; ")}.`));
+    say($("result"), `Cannot authorize yet: ${problems.join("; ")}.`, "bad");
     return;
   }
   /** @type {Record<string, unknown>} */
@@ -561,17 +870,20 @@ function onConnectSubmit(event) {
   if (prompt) body.prompt = prompt;
   const hint = $("login-hint").value.trim();
   if (hint) body.login_hint = hint;
-  authorize(body, $("save-authorize"));
+  authorize(body, $("save-authorize"), flowTarget(null));
 }
 
 /** @param {MouseEvent} event */
 function onConnectionsClick(event) {
-  const button = /** @type {HTMLElement} */ (event.target).closest("button[data-action]");
+  const button = /** @type {HTMLButtonElement | null} */ (
+    /** @type {HTMLElement} */ (event.target).closest("button[data-action]")
+  );
   if (!button) return;
   const conn = state.connections.find((c) => c.id === button.getAttribute("data-connection-id"));
   if (!conn) return;
   const action = button.getAttribute("data-action");
   if (action === "reauthorize") {
+    const account = conn.account?.email || undefined;
     /** @type {Record<string, unknown>} */
     const body = {
       provider: conn.provider,
@@ -580,15 +892,18 @@ function onConnectionsClick(event) {
       scopes: conn.scopes_requested || [],
       connection_id: conn.id,
     };
+    // the consent page preselects the connection's account: another one ends in account_mismatch
+    if (account) body.login_hint = account;
     const prompt = $("prompt").value;
     if (prompt) body.prompt = prompt;
-    authorize(body, /** @type {HTMLButtonElement} */ (button));
+    authorize(body, button, flowTarget({ id: conn.id, name: conn.name, account }));
+  } else if (action === "test") {
+    if (state.inFlight.has(`test:${conn.id}`)) return;
+    setInFlight("test", conn.id, true);
+    busy(null, rowSink(conn.id), () => testConnection(conn)).finally(() => setInFlight("test", conn.id, false));
   } else if (action === "delete") {
-    if (!window.confirm(`Delete "${conn.name}"? The grant is revoked at the provider.`)) return;
-    busy(/** @type {HTMLButtonElement} */ (button), async () => {
-      await api("DELETE", `/v1/connections/${encodeURIComponent(conn.id)}`);
-      await loadConnections();
-    });
+    if (!window.confirm(`Delete “${conn.name}”? The broker asks the provider to revoke its grant.`)) return;
+    busy(button, lineSink("connections-status"), () => deleteConnection(conn));
   }
 }
 
@@ -614,15 +929,22 @@ async function afterSignIn() {
   renderSignedIn();
   // One after the other: the local runtime serves one request per function at a time best
   // (as a Lambda execution environment does), and the order keeps the page's state simple.
-  const loads = [loadProviders, loadClients, loadConnections];
-  if (state.session?.admin) loads.push(loadSettings);
-  for (const load of loads) {
+  /** @type {[string, () => Promise<void>][]} */
+  const loads = [
+    ["providers", loadProviders],
+    ["OAuth clients", loadClients],
+    ["connections", loadConnections],
+  ];
+  if (state.session?.admin) loads.push(["settings", loadSettings]);
+  const failed = [];
+  for (const [what, load] of loads) {
     try {
       await load();
     } catch (err) {
-      showError(err);
+      failed.push(`Could not load the ${what}: ${describeError(err)}`);
     }
   }
+  if (failed.length) say($("signin-status"), failed.join("\n"), "bad");
   // the connections list needs the provider catalog for short scope names
   renderConnections();
   document.body.dataset.ready = "true";
@@ -641,6 +963,8 @@ async function signIn() {
   if (!resp.ok) throw new ApiError(resp.status, data);
   state.session = { ...body, token: data.token };
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state.session));
+  for (const id of ["client-status", "result", "connections-status"]) say($(id), "");
+  state.notes.clear();
   await afterSignIn();
 }
 
@@ -648,9 +972,9 @@ function signOut() {
   state.session = null;
   state.clients = [];
   state.connections = [];
+  state.notes.clear();
   sessionStorage.removeItem(STORAGE_KEY);
-  clearError();
-  $("result").textContent = "";
+  for (const id of ["signin-status", "client-status", "result", "connections-status"]) say($(id), "");
   renderSignedIn();
 }
 
@@ -664,19 +988,32 @@ function restoreSession() {
   return null;
 }
 
+/** The flow that left for the provider in redirect mode (read once). @returns {FlowTarget} */
+function returningFlow() {
+  let reauth = null;
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(FLOW_KEY) || "null");
+    if (saved?.reauth && typeof saved.reauth.id === "string") reauth = saved.reauth;
+  } catch {
+    /* ignore */
+  }
+  sessionStorage.removeItem(FLOW_KEY);
+  return flowTarget(reauth);
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 
 function init() {
   $("signin-form").addEventListener("submit", (/** @type {SubmitEvent} */ e) => {
     e.preventDefault();
-    busy($("sign-in"), signIn);
+    busy($("sign-in"), lineSink("signin-status"), signIn);
   });
   $("sign-out").addEventListener("click", signOut);
   $("client-form").addEventListener("submit", (/** @type {SubmitEvent} */ e) => {
     e.preventDefault();
-    busy($("register-client"), registerClient);
+    busy($("register-client"), lineSink("client-status"), registerClient);
   });
-  $("allow-origin").addEventListener("click", () => busy($("allow-origin"), allowOrigin));
+  $("allow-origin").addEventListener("click", () => busy($("allow-origin"), lineSink("origin-status"), allowOrigin));
   $("provider").addEventListener("change", () => {
     renderScopes();
     renderClientChoice();
@@ -685,13 +1022,18 @@ function init() {
   $("scopes-none").addEventListener("click", () => setAllScopes(false));
   $("connect-form").addEventListener("submit", onConnectSubmit);
   $("connections").addEventListener("click", onConnectionsClick);
-  $("refresh-connections").addEventListener("click", () => busy($("refresh-connections"), loadConnections));
+  $("refresh-connections").addEventListener("click", () =>
+    busy($("refresh-connections"), lineSink("connections-status"), loadConnections),
+  );
 
   state.session = restoreSession();
   renderSignedIn();
   document.body.dataset.ready = "false";
-  // Redirect mode: completeRedirect() takes the result (and its confirmation) out of the address
-  // bar at once, then confirms it as the signed-in user, before the page loads its lists.
+  // Redirect mode: completeRedirect() takes the result (connection_id, status, confirmation,
+  // error, missing_scopes) out of the address bar at once (history.replaceState), then confirms
+  // it as the signed-in user, before the page loads its lists and shows the outcome.
+  const returning = new URLSearchParams(window.location.search).toString() !== "";
+  const target = returning ? returningFlow() : flowTarget(null);
   /** @type {{result: any, error: unknown}} */
   const redirected = { result: null, error: null };
   const confirmed = completeRedirect({ confirm: confirmAsSignedInUser }).then(
@@ -705,8 +1047,10 @@ function init() {
   confirmed
     .then(() => (state.session ? afterSignIn() : undefined))
     .then(() => {
-      if (redirected.error) showFlowError(redirected.error);
-      else if (redirected.result) showResult(redirected.result);
+      // signed out, the connect section is hidden: say it where the user is asked to sign in
+      const where = state.session ? target : { ...target, sink: lineSink("signin-status") };
+      if (redirected.error) showFlowError(where, redirected.error);
+      else if (redirected.result) showResult(where, redirected.result);
       document.body.dataset.ready = "true";
     });
 }

@@ -50,6 +50,9 @@ ERROR_MESSAGES = {
     "oauth_client_not_found": "The OAuth app of this connection no longer exists.",
     "connection_not_found": "The connection to re-authorize no longer exists.",
     "upstream_error": "The provider could not be reached. Try again in a moment.",
+    "service_unavailable": (
+        "The service is briefly unavailable, so nothing was connected. Start again in a moment."
+    ),
     "internal_error": "Something went wrong on our side. Try again.",
 }
 STATUS_MESSAGES = {
