@@ -43,7 +43,6 @@ import random
 import re
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -86,42 +85,24 @@ ACCEPTED = {
 @contextmanager
 def local_broker(state: Path) -> Iterator[tuple[str, Path, int]]:
     """`oauth-broker dev` on a free loopback port: (base URL, its log file, its pid). Stopped on exit."""
-    from oauth_broker_dev.aws_local import free_port
+    from oauth_broker_dev.dev_process import DevServerFailed, dev_env, running_dev_server
 
-    port = free_port()
-    log_path = state / "broker.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("GOOGLE_")}
-    env.update(
-        BROKER_STATE_DIR=str(state),
-        PYTHONUNBUFFERED="1",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT / "dev")]),
+    env = dev_env(
+        state,
+        {
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT / "dev")]),
+        },
+        drop=(),
+        drop_prefixes=("AWS_", "GOOGLE_"),
     )
-    cli = [sys.executable, "-m", "oauth_broker_dev.cli", "dev", "--port", str(port)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cli, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"oauth-broker dev exited early:\n{log_path.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{base_url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("oauth-broker dev did not come up in 90 s")
-            time.sleep(0.2)
-        yield base_url, log_path, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        with running_dev_server(
+            state_dir=state, log=state / "broker.log", env=env, startup_timeout=90
+        ) as dev:
+            yield dev.base_url, dev.log_path, dev.proc.pid
+    except DevServerFailed as e:
+        raise SystemExit(str(e)) from None
 
 
 # -- the API, as a client --------------------------------------------------------------------------

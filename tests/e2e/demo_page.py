@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Locator, Page, Route
+from playwright.sync_api import Browser, Locator, Page, Response, Route
 from playwright.sync_api import expect as pw_expect
 
 from oauth_broker_dev import devidp
@@ -92,12 +92,30 @@ def allow_origin(page: Page, base_url: str) -> None:
     pw_expect(page.locator("#origin-status")).to_have_text(f"{base_url} is allowed.")
 
 
-def admin_ready(page: Page, base_url: str) -> str:
-    """Signs in as a new tenant's admin, registers a client and allows the demo's origin."""
+def wait_until_ready(page: Page) -> None:
+    """The demo has finished loading (and, back from a redirect, handling its URL)."""
+    page.wait_for_function("() => document.body.dataset.ready === 'true'")
+
+
+def admin_signed_in(page: Page) -> str:
+    """Signs in as a new tenant's admin: the tenant."""
     tenant = new_tenant()
     sign_in(page, tenant, f"admin@{tenant}", admin=True)
+    return tenant
+
+
+def admin_ready(page: Page, base_url: str) -> str:
+    """Signs in as a new tenant's admin, registers a client and allows the demo's origin."""
+    tenant = admin_signed_in(page)
     register_client(page)
     allow_origin(page, base_url)
+    return tenant
+
+
+def ready_to_connect(page: Page, base_url: str, scopes: tuple[str, ...] = (GMAIL_READONLY,)) -> str:
+    """`admin_ready`, then google-mail and exactly `scopes` chosen in the connect form: the tenant."""
+    tenant = admin_ready(page, base_url)
+    choose_scopes(page, list(scopes))
     return tenant
 
 
@@ -140,6 +158,39 @@ def authorize(
     else:
         with popup.expect_event("close"):
             popup.click(consent)
+
+
+def connected(
+    page: Page,
+    base_url: str,
+    *,
+    account: str | None = None,
+    scopes: tuple[str, ...] = (GMAIL_READONLY,),
+    untick: tuple[str, ...] = (),
+) -> tuple[str, dict[str, Any]]:
+    """`ready_to_connect`, then Save & authorize with consent in the popup (as `account`, the fake
+    Google's default when None): (the tenant, its one connection as the API returns it)."""
+    tenant = ready_to_connect(page, base_url, scopes)
+    authorize(page, "#allow", account=account, untick=untick)
+    (conn,) = api_connections(base_url, tenant)
+    return tenant, conn
+
+
+def consent_in_redirect_mode(
+    page: Page, *, button: str = "#save-authorize", preselected: str | None = None
+) -> Response:
+    """Switches the demo to redirect mode, clicks `button` and allows on the fake Google's consent
+    page in the same tab (checking that `preselected` is the account it preselects): the answer to
+    the demo's confirm call once back, asserted 200."""
+    page.select_option("#mode", "redirect")
+    page.click(button)
+    page.wait_for_selector("#consent-form")
+    if preselected is not None:
+        pw_expect(page.locator('input[name="account"]:checked')).to_have_value(preselected)
+    with page.expect_response(lambda r: r.url.endswith(CONFIRM_PATH)) as confirmed:
+        page.click("#allow")
+    assert confirmed.value.status == 200, confirmed.value.text()
+    return confirmed.value
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:

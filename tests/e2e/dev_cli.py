@@ -3,34 +3,24 @@ its own data directory (BROKER_STATE_DIR), always stopped by the test that start
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from oauth_broker_dev.aws_local import free_port
+from oauth_broker_dev.dev_process import CLI, REPO, DevProcess, dev_env, running_dev_server
 
-REPO = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "oauth_broker_dev.cli"]
 GMAIL_SCOPES = ["openid", "email", "https://www.googleapis.com/auth/gmail.readonly"]
 
 
 def cli_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k not in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "LOG_LEVEL")
-    }
-    env.update(BROKER_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1", **extra)
-    return env
+    return dev_env(state_dir, extra, drop=("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "LOG_LEVEL"))
 
 
 def run_cli(*args: str, state_dir: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
@@ -45,30 +35,18 @@ def run_cli(*args: str, state_dir: Path, timeout: float = 60, **env: str) -> sub
     )
 
 
-@dataclass
-class DevServer:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    out: Path
-    err: Path
-
-    def stdout(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    def stderr(self) -> str:
-        return self.err.read_text(errors="replace")
-
+class DevServer(DevProcess):
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
         """Stop it as a person would (Ctrl-C by default); its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
             try:
-                self.process.wait(timeout)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                self.proc.kill()
+                self.proc.wait(5)
                 raise AssertionError(f"oauth-broker dev ignored signal {sig}:\n{self.stderr()}") from None
-        return int(self.process.returncode)
+        return int(self.proc.returncode)
 
 
 @contextmanager
@@ -77,38 +55,16 @@ def dev_server(state_dir: Path, *args: str, port: int | None = None, **env: str)
     port = port or free_port()
     logs = state_dir.parent / f"dev-{port}-{time.monotonic_ns()}"
     logs.mkdir(parents=True, exist_ok=True)
-    out, err = logs / "stdout.txt", logs / "stderr.txt"
-    with out.open("wb") as o, err.open("wb") as e:
-        proc = subprocess.Popen(
-            [*CLI, "dev", "--port", str(port), *args],
-            cwd=REPO,
-            env=cli_env(state_dir, **env),
-            stdout=o,
-            stderr=e,
-        )
-    server = DevServer(proc, f"http://127.0.0.1:{port}", out, err)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"oauth-broker dev exited early:\n{server.stdout()}\n{server.stderr()}")
-            try:
-                if httpx.get(f"{server.base_url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"oauth-broker dev did not come up in 60 s:\n{server.stderr()}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with running_dev_server(
+        state_dir=state_dir,
+        log=logs / "stdout.txt",
+        stderr_log=logs / "stderr.txt",
+        port=port,
+        env=cli_env(state_dir, **env),
+        extra_args=args,
+        stop_timeout=20,
+    ) as dev:
+        yield DevServer(dev.base_url, dev.proc, dev.log_path, dev.stderr_path)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -136,15 +92,25 @@ def connect(http: httpx.Client, token: str, oauth_client_id: str) -> str:
     base_url = str(http.base_url).rstrip("/")
     settings = http.patch("/v1/settings", headers=bearer(token), json={"allowed_return_origins": [base_url]})
     assert settings.status_code == 200, settings.text
+    return consent_connect(http, bearer(token), oauth_client_id, GMAIL_SCOPES)
+
+
+def consent_connect(
+    http: httpx.Client, headers: dict[str, str], oauth_client_id: str, scopes: list[str]
+) -> str:
+    """A redirect-mode connect session as the caller `headers` name, consent given through the fake
+    Google's non-browser control, the callback followed and the result confirmed: the id of the new
+    (active) connection. The return origin must already be allowed."""
+    base_url = str(http.base_url).rstrip("/")
     session = http.post(
         "/v1/connect-sessions",
-        headers=bearer(token),
+        headers=headers,
         json={
             "provider": "google-mail",
             "oauth_client_id": oauth_client_id,
             "return_to": f"{base_url}/done",
             "mode": "redirect",
-            "scopes": GMAIL_SCOPES,
+            "scopes": scopes,
         },
     )
     assert session.status_code == 201, session.text
@@ -158,7 +124,7 @@ def connect(http: httpx.Client, token: str, oauth_client_id: str) -> str:
     assert back.status_code == 303, back.text
     confirmation = parse_qs(urlsplit(back.headers["location"]).query)["confirmation"][0]
     confirmed = http.post(
-        "/v1/connect-sessions/confirm", headers=bearer(token), json={"confirmation": confirmation}
+        "/v1/connect-sessions/confirm", headers=headers, json={"confirmation": confirmation}
     )
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "active", confirmed.text
     return str(confirmed.json()["id"])

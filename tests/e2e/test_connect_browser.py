@@ -29,7 +29,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route
 from playwright.sync_api import expect as pw_expect
 
 from e2e.demo_page import (
-    CONFIRM_PATH,
     GMAIL_READONLY,
     GMAIL_SEND,
     REPO,
@@ -39,6 +38,7 @@ from e2e.demo_page import (
     authorize,
     bearer,
     choose_scopes,
+    consent_in_redirect_mode,
     new_tenant,
     register_client,
     screenshot,
@@ -634,16 +634,11 @@ def test_given_redirect_mode_when_the_user_consents_then_the_demo_shows_the_resu
 ) -> None:
     tenant = admin_ready(demo, local_broker.base_url)
     choose_scopes(demo, [GMAIL_READONLY])
-    demo.select_option("#mode", "redirect")
 
-    demo.click("#save-authorize")
-    demo.wait_for_selector("#consent-form")
-    with demo.expect_response(lambda r: r.url.endswith(CONFIRM_PATH)) as confirmed:
-        demo.click("#allow")
+    confirmed = consent_in_redirect_mode(demo)
 
-    assert confirmed.value.status == 200, confirmed.value.text()
     # the confirmation came in the URL and left the address bar before the confirm call
-    assert str(confirmed.value.request.post_data_json["confirmation"]).startswith("cfm_")
+    assert str(confirmed.request.post_data_json["confirmation"]).startswith("cfm_")
     assert demo.evaluate("() => location.href") == f"{local_broker.base_url}/demo/"
     demo.wait_for_url(f"{local_broker.base_url}/demo/")
     pw_expect(demo.locator("#result")).to_contain_text("Connected and confirmed")

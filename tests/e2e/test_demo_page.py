@@ -17,21 +17,23 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page
 from playwright.sync_api import expect as pw_expect
 
+from brokertest.docs import documented_callback_errors
 from e2e.demo_page import (
-    CONFIRM_PATH,
     GMAIL_READONLY,
     GMAIL_SEND,
-    REPO,
-    admin_ready,
+    admin_signed_in,
     api_connections,
     authorize,
-    choose_scopes,
+    connected,
+    consent_in_redirect_mode,
     demo_page,
     in_viewport,
     new_tenant,
+    ready_to_connect,
     register_client,
     screenshot,
     sign_in,
+    wait_until_ready,
 )
 from oauth_broker.connect.result_page import ERROR_MESSAGES
 
@@ -96,22 +98,14 @@ def _only_place_showing(page: Page, text: str, line: Locator) -> None:
     assert page.locator("[role=alert], #error, .alert").count() == 0
 
 
-def _documented_result_codes() -> set[str]:
-    """The codes in the first column of docs/connect-flow.md's `| error | meaning |` table."""
-    lines = (REPO / "docs" / "connect-flow.md").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| error | meaning"))
-    codes: set[str] = set()
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        codes.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
-    return codes
-
-
 def _row(page: Page, connection_id: str | None = None) -> Locator:
     if connection_id:
         return page.locator(f'#connections tbody tr[data-connection-id="{connection_id}"]')
     return page.locator("#connections tbody tr[data-connection-id]")
+
+
+def _reauthorize_button(connection_id: str) -> str:
+    return f'button[data-action="reauthorize"][data-connection-id="{connection_id}"]'
 
 
 def _note(page: Page, connection_id: str) -> Locator:
@@ -125,8 +119,7 @@ def test_given_a_stale_message_when_authorizing_without_a_name_then_the_error_re
     page_at: Page, local_broker: Any
 ) -> None:
     page = page_at
-    admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
+    ready_to_connect(page, local_broker.base_url)
     with page.expect_popup() as popup_info:
         page.click("#save-authorize")
     popup_info.value.wait_for_selector("#consent-form")
@@ -157,8 +150,7 @@ def test_given_a_stale_message_when_registering_empty_fields_then_the_error_repl
     page_at: Page, local_broker: Any
 ) -> None:
     page = page_at
-    tenant = new_tenant()
-    sign_in(page, tenant, f"admin@{tenant}", admin=True)
+    admin_signed_in(page)
     register_client(page, name="First app")
     status = page.locator("#client-status")
     pw_expect(status).to_contain_text("Registered “First app”")
@@ -186,10 +178,7 @@ def test_given_a_connection_of_bob_when_reauthorized_then_the_consent_page_prese
     wide: Page, local_broker: Any
 ) -> None:
     page = wide
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
-    authorize(page, "#allow", account=BOB)
-    (conn,) = api_connections(local_broker.base_url, tenant)
+    _, conn = connected(page, local_broker.base_url, account=BOB)
     assert conn["account"]["email"] == BOB
     pw_expect(_row(page, conn["id"]).locator(".account")).to_have_text(BOB)
     sessions: list[Any] = []
@@ -198,12 +187,7 @@ def test_given_a_connection_of_bob_when_reauthorized_then_the_consent_page_prese
         lambda r: sessions.append(r.post_data_json) if r.url.endswith("/v1/connect-sessions") else None,
     )
 
-    authorize(
-        page,
-        "#allow",
-        button=f'button[data-action="reauthorize"][data-connection-id="{conn["id"]}"]',
-        preselected=BOB,
-    )
+    authorize(page, "#allow", button=_reauthorize_button(conn["id"]), preselected=BOB)
 
     (body,) = sessions
     assert body["login_hint"] == BOB and body["connection_id"] == conn["id"]
@@ -218,13 +202,10 @@ def test_given_a_connection_of_bob_when_reauthorized_as_alice_then_account_misma
     wide: Page, local_broker: Any
 ) -> None:
     page = wide
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
-    authorize(page, "#allow", account=BOB)
-    (conn,) = api_connections(local_broker.base_url, tenant)
+    tenant, conn = connected(page, local_broker.base_url, account=BOB)
 
     with page.expect_popup() as popup_info:
-        page.click(f'button[data-action="reauthorize"][data-connection-id="{conn["id"]}"]')
+        page.click(_reauthorize_button(conn["id"]))
     popup = popup_info.value
     popup.wait_for_selector("#consent-form")
     popup.check(f'input[name="account"][value="{ALICE}"]')
@@ -245,8 +226,7 @@ def test_given_the_consent_page_when_the_user_cancels_then_the_demo_says_so_neut
     page_at: Page, local_broker: Any
 ) -> None:
     page = page_at
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
+    tenant = ready_to_connect(page, local_broker.base_url)
 
     authorize(page, "#cancel")
 
@@ -266,7 +246,7 @@ def test_given_any_callback_error_code_when_the_demo_gets_it_then_it_shows_a_hum
     """Redirect mode hands the page `?error=<code>`: each code the callback can send (the broker's
     result_page.ERROR_MESSAGES, and docs/connect-flow.md's table of result codes) gets the demo's
     own sentence, not the generic fallback."""
-    codes = set(ERROR_MESSAGES) | _documented_result_codes()
+    codes = set(ERROR_MESSAGES) | documented_callback_errors()
     assert {"access_denied", "account_mismatch", "service_unavailable"} <= codes
     page = wide
     tenant = new_tenant()
@@ -275,7 +255,7 @@ def test_given_any_callback_error_code_when_the_demo_gets_it_then_it_shows_a_hum
     seen: dict[str, str] = {}
     for code in sorted(codes):
         page.goto(f"{local_broker.base_url}/demo/?error={code}")
-        page.wait_for_function("() => document.body.dataset.ready === 'true'")
+        wait_until_ready(page)
         pw_expect(result).to_have_attribute("data-code", code)
         text = result.inner_text()
         assert "the flow ended with" not in text, (code, text)  # the generic fallback
@@ -293,11 +273,9 @@ def test_given_an_active_connection_when_test_is_clicked_then_its_row_shows_the_
     page_at: Page, local_broker: Any
 ) -> None:
     page = page_at
-    admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
-    authorize(page, "#allow")
-    row = _row(page)
-    connection_id = str(row.get_attribute("data-connection-id"))
+    _, conn = connected(page, local_broker.base_url)
+    connection_id = conn["id"]
+    row = _row(page, connection_id)
 
     slow = httpx.post(f"{local_broker.base_url}/fake-google/_control/api_delay", json={"seconds": 1.0})
     assert slow.status_code == 200, slow.text
@@ -324,11 +302,9 @@ def test_given_a_grant_revoked_at_google_when_test_is_clicked_then_its_row_shows
     wide: Page, local_broker: Any
 ) -> None:
     page = wide
-    admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
-    authorize(page, "#allow", account=BOB)
-    row = _row(page)
-    connection_id = str(row.get_attribute("data-connection-id"))
+    _, conn = connected(page, local_broker.base_url, account=BOB)
+    connection_id = conn["id"]
+    row = _row(page, connection_id)
     revoked = httpx.post(f"{local_broker.base_url}/fake-google/_control/revoke_all_for", json={"email": BOB})
     assert revoked.status_code == 200 and revoked.json()["revoked_grants"] >= 1, revoked.text
 
@@ -353,8 +329,7 @@ def test_given_a_partial_connection_when_listed_then_the_row_and_every_card_fit_
     page_at: Page, local_broker: Any
 ) -> None:
     page = page_at
-    admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY, GMAIL_SEND])
+    ready_to_connect(page, local_broker.base_url, (GMAIL_READONLY, GMAIL_SEND))
     authorize(page, "#allow", untick=(GMAIL_SEND,))
     row = _row(page)
     pw_expect(row.locator(".status")).to_have_text("partial")
@@ -403,8 +378,7 @@ def test_given_no_client_for_the_provider_when_connecting_then_the_select_says_s
     wide: Page, local_broker: Any
 ) -> None:
     page = wide
-    tenant = new_tenant()
-    sign_in(page, tenant, f"admin@{tenant}", admin=True)
+    admin_signed_in(page)
     page.select_option("#provider", "google-mail")
 
     pw_expect(page.locator("#oauth-client option")).to_have_text(["no client for this provider yet"])
@@ -421,8 +395,7 @@ def test_given_a_client_when_its_callback_url_is_copied_then_the_button_says_cop
 ) -> None:
     page = wide
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=local_broker.base_url)
-    tenant = new_tenant()
-    sign_in(page, tenant, f"admin@{tenant}", admin=True)
+    admin_signed_in(page)
     register_client(page)
     copy = page.locator('#clients li button[data-action="copy"]')
 
@@ -438,8 +411,7 @@ def test_given_two_connections_sharing_a_grant_when_deleted_then_the_demo_says_i
     page_at: Page, local_broker: Any
 ) -> None:
     page = page_at
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
+    tenant = ready_to_connect(page, local_broker.base_url)
     page.fill("#connection-name", "First")
     authorize(page, "#allow")
     page.fill("#connection-name", "Second")
@@ -469,10 +441,9 @@ def test_given_granted_long_names_and_requested_short_names_when_listed_then_bot
     wide: Page, local_broker: Any
 ) -> None:
     page = wide
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY, GMAIL_SEND])
-    authorize(page, "#allow", untick=(GMAIL_SEND,))
-    (conn,) = api_connections(local_broker.base_url, tenant)
+    _, conn = connected(
+        page, local_broker.base_url, scopes=(GMAIL_READONLY, GMAIL_SEND), untick=(GMAIL_SEND,)
+    )
     assert USERINFO_EMAIL in conn["scopes_granted"] and "email" in conn["scopes_requested"]
     row = _row(page, conn["id"])
     pw_expect(row.locator(".status")).to_have_text("partial")
@@ -492,17 +463,11 @@ def test_given_redirect_mode_when_the_user_consents_then_the_page_returns_signed
     page_at: Page, local_broker: Any
 ) -> None:
     page = page_at
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
-    page.select_option("#mode", "redirect")
+    tenant = ready_to_connect(page, local_broker.base_url)
 
-    page.click("#save-authorize")
-    page.wait_for_selector("#consent-form")
-    with page.expect_response(lambda r: r.url.endswith(CONFIRM_PATH)) as confirmed:
-        page.click("#allow")
+    consent_in_redirect_mode(page)
 
-    assert confirmed.value.status == 200, confirmed.value.text()
-    page.wait_for_function("() => document.body.dataset.ready === 'true'")
+    wait_until_ready(page)
     assert page.url == f"{local_broker.base_url}/demo/"  # connection_id, status, confirmation gone
     (conn,) = api_connections(local_broker.base_url, tenant)
     result = page.locator("#result")
@@ -517,8 +482,7 @@ def test_given_redirect_mode_when_the_user_cancels_then_the_page_comes_back_with
     wide: Page, local_broker: Any
 ) -> None:
     page = wide
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
+    tenant = ready_to_connect(page, local_broker.base_url)
     page.select_option("#mode", "redirect")
 
     page.click("#save-authorize")
@@ -526,7 +490,7 @@ def test_given_redirect_mode_when_the_user_cancels_then_the_page_comes_back_with
     with page.expect_navigation(url=re.compile(r"/demo/\?")):
         page.click("#cancel")
 
-    page.wait_for_function("() => document.body.dataset.ready === 'true'")
+    wait_until_ready(page)
     assert page.url == f"{local_broker.base_url}/demo/"
     result = page.locator("#result")
     pw_expect(result).to_contain_text("You cancelled; nothing was connected.")
@@ -539,20 +503,11 @@ def test_given_redirect_mode_when_reauthorizing_then_the_page_returns_with_the_r
     wide: Page, local_broker: Any
 ) -> None:
     page = wide
-    tenant = admin_ready(page, local_broker.base_url)
-    choose_scopes(page, [GMAIL_READONLY])
-    authorize(page, "#allow", account=BOB)
-    (conn,) = api_connections(local_broker.base_url, tenant)
-    page.select_option("#mode", "redirect")
+    _, conn = connected(page, local_broker.base_url, account=BOB)
 
-    page.click(f'button[data-action="reauthorize"][data-connection-id="{conn["id"]}"]')
-    page.wait_for_selector("#consent-form")
-    pw_expect(page.locator('input[name="account"]:checked')).to_have_value(BOB)
-    with page.expect_response(lambda r: r.url.endswith(CONFIRM_PATH)) as confirmed:
-        page.click("#allow")
+    consent_in_redirect_mode(page, button=_reauthorize_button(conn["id"]), preselected=BOB)
 
-    assert confirmed.value.status == 200, confirmed.value.text()
-    page.wait_for_function("() => document.body.dataset.ready === 'true'")
+    wait_until_ready(page)
     assert page.url == f"{local_broker.base_url}/demo/"
     note = _note(page, conn["id"])
     pw_expect(note).to_have_text(f"Re-authorized and confirmed {BOB} ({conn['id']}): active")

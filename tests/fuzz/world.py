@@ -8,10 +8,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import httpx
 
+from e2e.dev_cli import consent_connect
 from oauth_broker_dev import devidp
 
 PRINCIPALS = ("admin", "user", "api_key")
@@ -91,7 +92,7 @@ def seed_world(base_url: str, prefix: str) -> FuzzWorld:
             201,
         )
         key = _ok(http.post("/v1/api-keys", headers=admin, json={"name": f"{prefix} key"}), 201)
-        connection_id = _connect(http, user, base_url, client["id"])
+        connection_id = consent_connect(http, user, client["id"], GMAIL_SCOPES)
         # A forced refresh and a profile call: the fake Google then has seen the refresh token and
         # the current access token, which become seeded secrets too.
         _ok(http.post(f"/v1/connections/{connection_id}/refresh", headers=user))
@@ -116,39 +117,6 @@ def seed_world(base_url: str, prefix: str) -> FuzzWorld:
             **tokens,
         },
     )
-
-
-def _connect(http: httpx.Client, user: dict[str, str], base_url: str, oauth_client_id: str) -> str:
-    """The connect flow as the user, with the fake Google's consent control instead of a browser."""
-    session = _ok(
-        http.post(
-            "/v1/connect-sessions",
-            headers=user,
-            json={
-                "provider": "google-mail",
-                "oauth_client_id": oauth_client_id,
-                "return_to": f"{base_url}/done",
-                "mode": "redirect",
-                "scopes": GMAIL_SCOPES,
-            },
-        ),
-        201,
-    )
-    to_google = http.get(session["authorize_url"])
-    assert to_google.status_code == 302, to_google.text
-    consent = _ok(
-        http.post("/fake-google/_control/consent", json={"authorize_url": to_google.headers["location"]})
-    )
-    back = http.get(consent["location"])
-    assert back.status_code == 303, back.text
-    result = parse_qs(urlsplit(back.headers["location"]).query)
-    confirmed = _ok(
-        http.post(
-            "/v1/connect-sessions/confirm", headers=user, json={"confirmation": result["confirmation"][0]}
-        )
-    )
-    assert confirmed["status"] == "active", confirmed
-    return str(confirmed["id"])
 
 
 def _tokens_seen_by_google(http: httpx.Client, *, client_id: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ import pytest
 
 from brokertest.aws_recorder import ARTIFACT, AwsCallRecorder, PerFunctionDataKeyCache
 from brokertest.logs import LogLines, captured_logs
+from brokertest.proxy import ProxyWorld, build_proxy_world
 from brokertest.world import Aws
 from oauth_broker import services as services_module
 from oauth_broker.crypto.envelope import DataKeyCache
@@ -51,6 +52,16 @@ def log_lines() -> Iterator[LogLines]:
 def aws(aws: Aws, aws_call_recorder: AwsCallRecorder) -> Iterator[Aws]:
     with aws_call_recorder.watching(aws.dynamodb, aws.kms, aws.events):
         yield aws
+
+
+@pytest.fixture
+def pw(aws: Aws, tmp_path: Path) -> Iterator[ProxyWorld]:
+    """A broker with the fake Google in-process (the proxy, Contacts and typed Gmail routes)."""
+    world = build_proxy_world(aws, tmp_path)
+    try:
+        yield world
+    finally:
+        services_module.configure(None)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -7,14 +7,11 @@ no body at all."""
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 from werkzeug.test import TestResponse
 
-from brokertest.proxy import ProxyWorld, build_proxy_world
 from oauth_broker.routes.system import openapi_document
-from oauth_broker.services import configure
 
 NOT_JSON = [
     pytest.param("text/plain", None, id="text/plain"),
@@ -149,15 +146,6 @@ def test_given_a_well_formed_body_of_the_wrong_shape_when_read_then_it_stays_a_4
 
 
 # -- the proxy's pass-through reads no body: Google gets it as it is ----------------------------------
-
-
-@pytest.fixture
-def pw(aws, tmp_path) -> Iterator[ProxyWorld]:
-    proxy_world = build_proxy_world(aws, tmp_path)
-    try:
-        yield proxy_world
-    finally:
-        configure(None)
 
 
 @pytest.mark.parametrize(

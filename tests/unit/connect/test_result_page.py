@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from brokertest.connect import posted_message
+from brokertest.docs import documented_callback_errors
 from oauth_broker.connect.result_page import ERROR_MESSAGES, FlowResult, error_page, render_result
 
 RETURN_TO = "https://app.example.com/settings?tab=mail"
@@ -132,24 +133,9 @@ def test_given_an_unusable_link_when_the_error_page_is_rendered_then_it_is_a_400
     assert csp(page.headers)["default-src"] == "'none'" and "<script" not in page.body
 
 
-def _documented_result_codes() -> set[str]:
-    """The codes of docs/connect-flow.md's `| error | meaning |` table (the callback's results)."""
-    from pathlib import Path
-
-    doc = Path(__file__).resolve().parents[3] / "docs" / "connect-flow.md"
-    lines = doc.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| error | meaning"))
-    codes: set[str] = set()
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        codes.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
-    return codes
-
-
 def test_given_every_documented_callback_error_when_rendered_then_the_page_has_its_own_message():
     """None falls back to `provider_error`'s words (`service_unavailable` once did)."""
-    codes = _documented_result_codes() - {"popup_closed", "popup_blocked"}  # connect.js's, not the page's
+    codes = documented_callback_errors() - {"popup_closed", "popup_blocked"}  # connect.js's, not the page's
     assert {"service_unavailable", "internal_error", "account_mismatch"} <= codes
     assert codes <= set(ERROR_MESSAGES)
     for code in codes - {"provider_error"}:
