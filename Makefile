@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev dev-reset token test venv system-deps lint typecheck unit integration infrastructure contract e2e fuzz fuzz-bounded sam-check security-scan bench mutation fmt clean
+.PHONY: dev dev-reset token test venv system-deps lint typecheck unit integration infrastructure contract e2e fuzz fuzz-bounded sam-check security-scan bench catalog-json mutation fmt clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -108,6 +108,11 @@ mutation: venv
 ## make bench: benchmarks that print figures (see docs/benchmarks.md)
 bench: venv
 	$(PY) -m bench
+
+## make catalog-json: regenerate the pre-validated provider catalog (providers/catalog.json) after
+## editing providers/catalog.yaml (a unit test fails while it is stale)
+catalog-json: venv
+	$(PY) scripts/gen_catalog_json.py
 
 fmt: venv
 	$(VENV)/bin/ruff format .

@@ -1,17 +1,24 @@
-"""Local AWS: moto's server on 127.0.0.1, and the broker's table, key and bus created when missing."""
+"""Local AWS: moto's server on 127.0.0.1, and the broker's table, key, bus and work queue created
+when missing."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from oauth_broker_dev.template import table_definition
+from oauth_broker_dev.template import load_template, table_definition
 
 LOCAL_KEY_ALIAS = "alias/oauth-broker-local"
 LOCAL_REGION = "us-east-1"
+# The work queue and its dead-letter queue, named after their template logical ids (the integration
+# suite's AWS call recorder reads a queue's name as its logical id).
+REFRESH_QUEUE = "RefreshQueue"
+REFRESH_DEAD_LETTER_QUEUE = "RefreshDeadLetterQueue"
+LOCAL_VISIBILITY_TIMEOUT = 30  # seconds; AWS: 1800 (6x the function's timeout), too long to watch
 
 
 def free_port() -> int:
@@ -139,3 +146,52 @@ def bootstrap(
     key_id = ensure_key(kms)
     ensure_bus(events, bus_name)
     return LocalResources(table_name=table_name, key_id=key_id, bus_name=bus_name)
+
+
+@dataclass
+class WorkQueueUrls:
+    queue_url: str
+    queue_arn: str
+    dead_letter_url: str
+
+
+def parameter_default(name: str) -> Any:
+    return load_template()["Parameters"][name]["Default"]
+
+
+def ensure_work_queue(
+    sqs: Any,
+    *,
+    name: str = REFRESH_QUEUE,
+    dead_letter_name: str = REFRESH_DEAD_LETTER_QUEUE,
+    max_receive_count: int | None = None,
+    visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT,
+) -> WorkQueueUrls:
+    """The work queue with its redrive policy (to the dead-letter queue after `max_receive_count`
+    receives, default: the template's RefreshQueueMaxReceiveCount), as template.yaml declares it;
+    created when missing, its attributes set when present (a restored local store)."""
+    receives = max_receive_count or int(parameter_default("RefreshQueueMaxReceiveCount"))
+    dead_letter_url = _queue(sqs, dead_letter_name, {"MessageRetentionPeriod": "1209600"})
+    dead_letter_arn = _arn(sqs, dead_letter_url)
+    attributes = {
+        "VisibilityTimeout": str(visibility_timeout),
+        "MessageRetentionPeriod": "86400",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": receives}),
+    }
+    url = _queue(sqs, name, attributes)
+    return WorkQueueUrls(queue_url=url, queue_arn=_arn(sqs, url), dead_letter_url=dead_letter_url)
+
+
+def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:
+    try:
+        url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        created: str = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        return created
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return url
+
+
+def _arn(sqs: Any, url: str) -> str:
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return arn

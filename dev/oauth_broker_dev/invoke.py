@@ -151,6 +151,7 @@ class RunningDev(Target):
             LocalBrokerOptions(
                 aws_endpoint=env.get("AWS_ENDPOINT_URL"),
                 fake_google=False,
+                work_queue=False,  # the running broker's pollers consume its queue (REFRESH_QUEUE_URL)
                 table_name=env.get("TABLE_NAME", "oauth-broker-local"),
                 bus_name=env.get("EVENT_BUS_NAME", "oauth-broker-local"),
                 extra_env={k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"},

@@ -7,6 +7,10 @@
     /docs            Swagger UI over /v1/openapi.json (the pinned swagger-ui-py package's files)
     /_local/runtime.json  the functions' environment (AWS endpoint, table, key...), for `invoke`
 
+The work queue (SQS, `RefreshQueue` with its dead-letter queue) is created there too, and
+`LocalEventSourceMapping` pollers hand it to the refresh function as Lambda's event source
+mapping does (`sqs_poller`), so the sweep and a big provider switch take the same path as in AWS.
+
 AWS comes from moto's server on 127.0.0.1 unless AWS_ENDPOINT_URL is set. With `persist` (as
 `oauth-broker dev` runs it) moto's data is saved under the data directory (`.local/`, or
 BROKER_STATE_DIR) and restored at the next start: see `persistence`.
@@ -30,7 +34,14 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from oauth_broker_dev import devidp
-from oauth_broker_dev.aws_local import LOCAL_REGION, MotoServer, bootstrap, free_port
+from oauth_broker_dev.aws_local import (
+    LOCAL_REGION,
+    MotoServer,
+    bootstrap,
+    ensure_work_queue,
+    free_port,
+    parameter_default,
+)
 from oauth_broker_dev.gateway import LocalHttpApi
 from oauth_broker_dev.persistence import ExtraState, LocalStore, SnapshotUnreadable
 
@@ -71,6 +82,8 @@ class LocalBrokerOptions:
     persist: bool = False  # save the embedded moto's data (and the fake Google's grants) to disk
     state_dir: Path | None = None  # where (default: devidp.state_dir(), `.local/`)
     verbose: bool = False  # moto's request log and Powertools' empty-metrics warning (LOG_LEVEL=DEBUG)
+    work_queue: bool = True  # the SQS work queue and its pollers (the event source mapping)
+    queue_pollers: int = 2  # ScalingConfig.MaximumConcurrency, locally
 
 
 # The fake Google's OAuth state, saved with the local store so that a connection made before a
@@ -124,6 +137,7 @@ class LocalBroker:
         self._providers_path: Path | None = None  # the fake Google override it wrote (removed at stop)
         self.function_env: dict[str, str] = {}
         self.aws_endpoint: str | None = None
+        self.queue_mapping: Any = None  # LocalEventSourceMapping: the work queue -> the refresh function
 
     @property
     def state_dir(self) -> Path:
@@ -151,6 +165,7 @@ class LocalBroker:
             table_name=self.options.table_name,
             bus_name=self.options.bus_name,
         )
+        queues = ensure_work_queue(aws_client("sqs")) if self.options.work_queue else None
         providers_files = [p for p in (self._fake_google_providers(), self.options.providers_file) if p]
         env = {
             "TABLE_NAME": resources.table_name,
@@ -163,6 +178,7 @@ class LocalBroker:
             "ALLOW_LOOPBACK_URLS": "true",
             "BROKER_PROVIDERS_FILE": os.pathsep.join(providers_files),
             "REFRESH_FUNCTION_NAME": "oauth-broker-refresh",
+            "REFRESH_QUEUE_URL": queues.queue_url if queues else "",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "OAuthBroker",
             "POWERTOOLS_SERVICE_NAME": "oauth-broker",
@@ -176,6 +192,18 @@ class LocalBroker:
             if self.fake_google is not None:
                 self.store.add_extra(_fake_google_state(self.fake_google))
             self.store.start()
+        if queues is not None:
+            from oauth_broker_dev import lambda_runtime
+            from oauth_broker_dev.sqs_poller import LocalEventSourceMapping
+
+            self.queue_mapping = LocalEventSourceMapping(
+                aws_client("sqs"),  # the Lambda service's client, not the functions'
+                queues.queue_url,
+                queues.queue_arn,
+                lambda event: lambda_runtime.invoke("refresh", event),
+                batch_size=int(parameter_default("RefreshQueueBatchSize")),
+                max_concurrency=self.options.queue_pollers,
+            ).start()
 
     def _restore_store(self) -> LocalStore:
         store = LocalStore(self.state_dir / STORE_FILE)
@@ -358,6 +386,9 @@ class LocalBroker:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self.queue_mapping is not None:
+            self.queue_mapping.stop()
+            self.queue_mapping = None
         if self.store is not None:
             self.store.stop()  # the last save, once no request can come in
             self.store = None

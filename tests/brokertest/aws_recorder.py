@@ -4,7 +4,7 @@ The integration tests run the real handlers in-process (`oauth_broker_dev.lambda
 on shared boto3 clients. The local runtime names the function running in the current context
 (`lambda_runtime.current_function`); a botocore `before-parameter-build` hook on each client (nothing is
 patched) reads it and records what IAM would evaluate for the call: the action, the resource
-(table, index, key, bus, function), the partition key's prefix (`dynamodb:LeadingKeys`) and the
+(table, index, key, bus, function, queue), the partition key's prefix (`dynamodb:LeadingKeys`) and the
 KMS encryption context (purpose, keys). `tests/infrastructure/test_iam_from_behaviour.py` checks
 the recording against template.yaml.
 
@@ -13,6 +13,13 @@ runs directly) and is ignored. A call from a thread that the code under test sta
 carrying the invocation's context (not the main thread, no frame of the test suite on its stack)
 while a handler is running cannot be attributed: it is recorded as such and fails the run, since
 it would escape the check.
+
+SQS queues are named by the queue's name, the last segment of its URL: the integration world
+creates each queue under its template logical id (`RefreshQueue`), so a call on it reads as
+`queue/RefreshQueue`, the resource `!GetAtt RefreshQueue.Arn` names. Batch operations are
+authorized as their single form (`SendMessageBatch` needs `sqs:SendMessage`). What Lambda's event
+source mapping does with the function's role (receive, delete) is not the function's code: the
+local runtime's poller uses a client of its own, which is not watched.
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ _TRANSACT_ACTIONS = {
     "ConditionCheck": "dynamodb:ConditionCheckItem",
     "Get": "dynamodb:GetItem",
 }
+# SQS batch operations are authorized with the single operation's action.
+_SQS_ACTIONS = {
+    "SendMessageBatch": "sqs:SendMessage",
+    "DeleteMessageBatch": "sqs:DeleteMessage",
+    "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -52,10 +65,10 @@ class AwsCall:
     """One kind of call a function makes, as IAM sees it (deduplicated by value)."""
 
     function: str  # template logical id, e.g. "ApiFunction"
-    service: str  # "dynamodb", "kms", "events", "lambda"
+    service: str  # "dynamodb", "kms", "events", "lambda", "sqs"
     operation: str  # the API operation, e.g. "Query"
     action: str  # the IAM action it needs, e.g. "dynamodb:Query"
-    resource: str  # "table", "index/ByOwner", "key", "bus", "function/RefreshFunction"
+    resource: str  # "table", "index/ByOwner", "key", "bus", "function/RefreshFunction", "queue/RefreshQueue"
     key_prefix: str = ""  # DynamoDB: the partition key value up to and including its first "#"
     purpose: str = ""  # KMS: kms:EncryptionContext:purpose
     context_keys: tuple[str, ...] = ()  # KMS: the encryption context's keys, sorted
@@ -176,6 +189,10 @@ class AwsCallRecorder:
                 "lambda:InvokeFunction",
                 f"function/{params.get('FunctionName')}",
             )
+        elif service == "sqs":
+            queue = str(params.get("QueueUrl", "")).rstrip("/").rsplit("/", 1)[-1] or "?"
+            action = _SQS_ACTIONS.get(operation, f"sqs:{operation}")
+            yield AwsCall(function, "sqs", operation, action, f"queue/{queue}")
         else:
             yield AwsCall(function, service, operation, f"{service}:{operation}", "?")
 

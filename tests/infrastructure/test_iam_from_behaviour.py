@@ -6,8 +6,10 @@ Too narrow: a recorded call the function's statements do not allow (it would be 
 Too wide: an action, resource, key prefix or KMS purpose a statement allows that no recorded call
 of the function uses. Grants that serve AWS itself rather than the function's code are the only
 ones exempt, each checked for its exact shape: DynamoDB decrypting the table's key on the
-function's behalf (`kms:ViaService` dynamodb) and Lambda sending a failed asynchronous invocation
-to the function's own on-failure queue (`sqs:SendMessage`, with `kms:ViaService` sqs for its key).
+function's behalf (`kms:ViaService` dynamodb), Lambda sending a failed asynchronous invocation
+to the function's own on-failure queue (`sqs:SendMessage`, with `kms:ViaService` sqs for its key),
+and Lambda's SQS event source mapping polling the queue an `SQS` event of the function names with
+the function's role (`EVENT_SOURCE_SQS_ACTIONS`, the actions AWS documents for it, nothing more).
 
 A failure prints, per function, the statements to add or remove and the statements the recording
 calls for, so reconciling after a behaviour change is a copy.
@@ -67,6 +69,17 @@ def on_failure_queue(stack: Stack, function: str) -> str | None:
     return f"queue/{destination['Destination']['Fn::GetAtt'][0]}"
 
 
+# What Lambda's event source mapping needs on an SQS queue, with the function's execution role
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html#events-sqs-permissions).
+# The service makes these calls, not the function's code, so no recording can show them.
+EVENT_SOURCE_SQS_ACTIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"})
+
+
+def event_source_queues(stack: Stack, function: str) -> set[str]:
+    """The queues the function's `SQS` events (event source mappings) poll, as `queue/<id>`."""
+    return {f"queue/{ev['Queue']['Fn::GetAtt'][0]}" for ev in stack.events_of_type(function, "SQS")}
+
+
 def platform_grant_reason(stack: Stack, function: str, grant: Grant) -> str | None:
     """Why AWS, not the function's code, uses this grant; None when the code must use it."""
     via = grant.via_service or ""
@@ -81,6 +94,9 @@ def platform_grant_reason(stack: Stack, function: str, grant: Grant) -> str | No
         return "Lambda sends failed asynchronous invocations to the on-failure queue with this role"
     if queue and "sqs." in via and grant.actions <= {"kms:Decrypt", "kms:GenerateDataKey"}:
         return "SQS encrypts the on-failure queue's messages with its key on the sender's behalf"
+    polled = event_source_queues(stack, function)
+    if polled and grant.resources <= polled and grant.actions <= EVENT_SOURCE_SQS_ACTIONS:
+        return "Lambda's event source mapping receives and deletes the queue's messages with this role"
     return None
 
 

@@ -42,7 +42,10 @@ def template_routes() -> dict[str, set[str]]:
 
 
 def resolver_routes(function: str) -> set[str]:
-    app = load_function(function).app
+    # a function that routes without a resolver at its cold start (proxy) or builds route groups
+    # on demand (api, callback) gives every route in one resolver through `all_routes()`
+    module = load_function(function)
+    app = module.all_routes() if hasattr(module, "all_routes") else module.app
     return {normalise(r.method, r.path) for r in app._static_routes + app._dynamic_routes}
 
 

@@ -20,6 +20,9 @@ EXPECTED_SKIPS: dict[str, set[str]] = {
     "RefreshFunction": {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "WebhookFunction": {"CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"},
     "ApiAccessLogs": {"CKV_AWS_158"},
+    # SQS-managed encryption (SqsManagedSseEnabled), which CKV_AWS_27 does not recognise
+    "RefreshQueue": {"CKV_AWS_27"},
+    "RefreshDeadLetterQueue": {"CKV_AWS_27"},
 }
 
 

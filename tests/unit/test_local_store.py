@@ -151,6 +151,9 @@ def test_given_a_request_in_flight_when_a_snapshot_is_taken_then_it_waits_for_th
         ("DynamoDB_20120810.DescribeTable", False),
         ("TrentService.Decrypt", False),
         ("TrentService.GenerateDataKey", False),
+        # the work queue is not saved: its pollers' calls never cost a save
+        ("AmazonSQS.ReceiveMessage", False),
+        ("AmazonSQS.SendMessageBatch", False),
     ],
 )
 def test_given_an_aws_json_request_when_classified_then_only_operations_that_change_state_mark_the_store(

@@ -30,7 +30,9 @@ _ENV = {
     "ALLOW_LOOPBACK_URLS": "allow_loopback_urls",
     "REFRESH_AHEAD_SECONDS": "refresh_ahead_seconds",
     "SWEEP_INTERVAL_SECONDS": "sweep_interval_seconds",
+    "ACTIVE_WITHIN_HOURS": "active_within_hours",
     "REFRESH_FUNCTION_NAME": "refresh_function_name",
+    "REFRESH_QUEUE_URL": "refresh_queue_url",
 }
 _FIELD_TO_ENV = {v: k for k, v in _ENV.items()}
 
@@ -52,7 +54,12 @@ class BrokerConfig(BaseModel):
     allow_loopback_urls: bool = False
     refresh_ahead_seconds: int = Field(default=300, ge=0, le=3000)
     sweep_interval_seconds: int = Field(default=600, ge=60, le=86400)
+    # a connection used within this many hours has its token refreshed ahead of expiry; an idle
+    # one gets a token on demand and a liveness refresh (store.schedule)
+    active_within_hours: int = Field(default=24, ge=1, le=720)
     refresh_function_name: str | None = None
+    # the SQS queue the sweep and bulk jobs fan out through (None: everything runs in-process)
+    refresh_queue_url: str | None = None
 
     @field_validator("jwks_url", "jwt_issuer")
     @classmethod

@@ -40,6 +40,7 @@ class Services:
         kms: Any = None,
         events: Any = None,
         lambda_client: Any = None,
+        sqs: Any = None,
         http: httpx.Client | None = None,
         invoke_refresh: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         event_listeners: list[Callable[[dict[str, Any]], None]] | None = None,
@@ -50,6 +51,7 @@ class Services:
         self._kms = kms
         self._events = events
         self._lambda = lambda_client
+        self._sqs = sqs
         self._http = http
         self._invoke_refresh = invoke_refresh
         self._resolver = resolver  # DNS for the outbound guard (tests inject a fake)
@@ -91,6 +93,12 @@ class Services:
         from oauth_broker.clients import aws_client
 
         return self._lambda or aws_client("lambda")
+
+    @cached_property
+    def sqs(self) -> Any:
+        from oauth_broker.clients import aws_client
+
+        return self._sqs or aws_client("sqs")
 
     @cached_property
     def outbound(self) -> OutboundGuard:
@@ -156,8 +164,27 @@ class Services:
     @cached_property
     def connections(self) -> ConnectionStore:
         from oauth_broker.store.connections import ConnectionStore
+        from oauth_broker.store.schedule import RefreshSchedule
 
-        return ConnectionStore(self.table, refresh_ahead_seconds=self.config.refresh_ahead_seconds)
+        schedule = RefreshSchedule(
+            refresh_ahead=self.config.refresh_ahead_seconds,
+            active_within=self.config.active_within_hours * 3600,
+            liveness_for=self.liveness_seconds,
+        )
+        return ConnectionStore(
+            self.table, refresh_ahead_seconds=self.config.refresh_ahead_seconds, schedule=schedule
+        )
+
+    def liveness_seconds(self, provider: str) -> int:
+        """Seconds between an idle connection's liveness refreshes: the built-in catalog's
+        `auth.refresh_token_policy.liveness_interval_hours` (a tenant's custom provider: 24 h).
+        The catalog is loaded only when an idle connection's due time is computed."""
+        from oauth_broker.store.schedule import DEFAULT_LIVENESS_SECONDS
+
+        catalog = self.catalog
+        if provider in catalog:
+            return catalog.get(provider).auth.refresh_token_policy.liveness_interval_hours * 3600
+        return DEFAULT_LIVENESS_SECONDS
 
     @cached_property
     def publisher(self) -> EventPublisher:

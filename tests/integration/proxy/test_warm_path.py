@@ -1,14 +1,17 @@
-"""A warm proxied request costs one DynamoDB read (the connection) and no KMS call; a concurrency
-level adds only the semaphore's acquire and release writes; no authlib/joserfc on the way."""
+"""A warm proxied request costs one DynamoDB read (the connection) and no KMS call; recording the
+connection's use adds one UpdateItem an hour; a concurrency level adds only the semaphore's acquire
+and release writes; no authlib/joserfc on the way."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from brokertest.tokens import AwsCallCounter
+from brokertest.tokens import AwsCallCounter, FakeClock
+from oauth_broker.tokens.refresher import TokenRefresher
 
 PROFILE = "gmail/v1/users/me/profile"
 REPO = Path(__file__).resolve().parents[3]
@@ -34,6 +37,27 @@ def test_given_a_warm_container_when_a_request_is_proxied_then_it_costs_one_geti
     assert status == 200
     assert dynamodb == {"GetItem": 1}
     assert kms == {}
+
+
+def test_given_many_warm_calls_when_an_hour_passes_then_last_used_at_costs_one_update_an_hour_and_no_kms(pw):
+    # the container's refresher on an injected clock, half an hour behind the token's issue
+    clock = FakeClock(start=time.time() - 1800)
+    pw.services.singleton("tokens.refresher", lambda: TokenRefresher(pw.services, clock=clock))
+    rec = pw.connect(["gmail.readonly"])
+    first_status, first_dynamodb, _ = counted(pw, rec)
+    assert first_status == 200 and first_dynamodb == {"GetItem": 1, "UpdateItem": 1}  # the use, recorded
+
+    warm = [counted(pw, rec) for _ in range(10)]
+    clock.advance(3600)  # an hour later the token is still fresh (it expires in 30 minutes)
+    hourly = counted(pw, rec)
+    after = counted(pw, rec)
+
+    assert warm == [(200, {"GetItem": 1}, {})] * 10
+    assert hourly == (200, {"GetItem": 1, "UpdateItem": 1}, {})
+    assert after == (200, {"GetItem": 1}, {})
+    stored = pw.services.connections.get(rec.id)
+    assert stored is not None and stored.last_used_at == int(clock.time())
+    assert stored.version == rec.version  # no version bump: the warm cache stays valid
 
 
 def test_given_a_concurrency_level_when_a_warm_request_is_proxied_then_it_adds_one_acquire_and_one_release(

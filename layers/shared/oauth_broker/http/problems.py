@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
+from typing import TYPE_CHECKING, Any
 
 from oauth_broker.errors import BrokerError, MessageTooLarge, ValidationFailed
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -24,14 +25,23 @@ def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) 
     return body
 
 
+def problem_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """A problem document's response headers (`headers` may add to them or override them)."""
+    return {"Cache-Control": "no-store", **(headers or {})}
+
+
 def problem_response(
     status: int, code: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response[str]:
+    # Powertools is imported here, not above: a route served without a resolver
+    # (`oauth_broker.http.direct`) uses this module and need not load it.
+    from aws_lambda_powertools.event_handler import Response
+
     return Response(
         status_code=status,
         content_type=PROBLEM_CONTENT_TYPE,
         body=json.dumps(problem_body(status, code, title, detail, **extra)),
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers=problem_headers(headers),
     )
 
 

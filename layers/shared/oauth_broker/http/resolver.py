@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -15,8 +14,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from oauth_broker.auth.api_key_recheck import recheck_api_key
 from oauth_broker.auth.principal import Principal
-from oauth_broker.dependency_errors import dependency_error, dependency_fault_code
 from oauth_broker.errors import BrokerError
+from oauth_broker.http.failures import problem_for
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.problems import (
     from_error,
@@ -25,7 +24,6 @@ from oauth_broker.http.problems import (
     validation_failure,
 )
 from oauth_broker.http.request_body import JsonBodiesOnly, unsupported_media_type
-from oauth_broker.observability import logger
 
 if TYPE_CHECKING:
     from oauth_broker.store.api_keys import ApiKeyStore
@@ -40,9 +38,7 @@ def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
 
     @app.exception_handler(BrokerError)
     def _broker_error(err: BrokerError) -> Response[str]:
-        if err.status >= 500:
-            logger.warning("request failed", extra={"code": err.code, "status": err.status})
-        return from_error(err)
+        return from_error(problem_for(err))
 
     @app.exception_handler(RequestValidationError)
     def _validation(err: RequestValidationError) -> Response[str]:
@@ -58,23 +54,9 @@ def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(err: Exception) -> Response[str]:
-        # An AWS dependency's fault (throttled, failing, timed out, key disabled, access denied)
-        # is classified in one place: 503 with Retry-After, or 500 service_misconfigured.
-        dependency = dependency_error(err)
-        if dependency is not None:
-            logger.warning(
-                "dependency failed",
-                extra={
-                    "code": dependency.code,
-                    "status": dependency.status,
-                    "aws_error": dependency_fault_code(err),
-                },
-            )
-            return from_error(dependency)
-        # The type only: an exception's message may carry data we must not log or return.
-        where = "".join(traceback.format_tb(err.__traceback__, limit=-3))  # code lines, no values
-        logger.error("unhandled error", extra={"error_type": type(err).__name__, "where": where})
-        return problem_response(500, "internal_error", "Internal error", "an unexpected error occurred")
+        # An AWS dependency's fault: 503 with Retry-After, or 500 service_misconfigured; anything
+        # else a 500 internal_error (`oauth_broker.http.failures`)
+        return from_error(problem_for(err))
 
     return app
 

@@ -12,6 +12,7 @@ A tenant's custom provider (`POST /v1/providers`) is validated by `ProviderDefin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,6 +39,7 @@ from pydantic import (
 __all__ = [
     "BUILTIN_CATALOG_PATH",
     "LOOPBACK_HOSTS",
+    "PREVALIDATED_CATALOG_PATH",
     "ApiSurface",
     "AuthEndpoints",
     "CatalogIssue",
@@ -58,14 +59,16 @@ __all__ = [
     "UnknownProvider",
     "UnknownScope",
     "endpoint_claims",
+    "prevalidated_catalog",
 ]
 
 BUILTIN_CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+# The built-in catalog pre-validated: generated from catalog.yaml (scripts/gen_catalog_json.py)
+PREVALIDATED_CATALOG_PATH = Path(__file__).with_name("catalog.json")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 CATALOG_VERSION = 1
 
 _ALLOW_LOOPBACK = "allow_loopback"  # key of the pydantic validation context
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -269,6 +272,9 @@ class ScopeInfo(_Model):
 class RefreshTokenPolicy(_Model):
     rotates: bool = False
     testing_mode_expiry_days: int | None = Field(default=None, ge=1)
+    # An idle connection's refresh token is exercised this often (a "liveness refresh"): a dead
+    # grant is found early (connection.needs_reauth) and the token stays in use (store.schedule).
+    liveness_interval_hours: int = Field(default=24, ge=1, le=24 * 180)
     notes: str = ""
 
 
@@ -831,14 +837,25 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
     return merged
 
 
+def _cannot_parse(source: str, exc: Exception) -> ProviderCatalogError:
+    detail = " ".join(str(exc).replace('in "<unicode string>", ', "").split())
+    return ProviderCatalogError([CatalogIssue(source, "", f"cannot parse: {detail}")])
+
+
 def _load_text(source: str, text: str, *, as_json: bool) -> Any:
-    try:
-        if as_json:
+    if as_json:
+        try:
             return json.loads(text)
-        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader (CSafeLoader/SafeLoader)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        detail = " ".join(str(exc).replace('in "<unicode string>", ', "").split())
-        raise ProviderCatalogError([CatalogIssue(source, "", f"cannot parse: {detail}")]) from None
+        except json.JSONDecodeError as exc:
+            raise _cannot_parse(source, exc) from None
+    # PyYAML only for a YAML file: the built-in catalog ships pre-parsed (catalog.json)
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (CSafeLoader/SafeLoader)
+    except yaml.YAMLError as exc:
+        raise _cannot_parse(source, exc) from None
 
 
 def _read_document(path: Path) -> Any:
@@ -853,8 +870,41 @@ def _read_document(path: Path) -> Any:
 
 @cache
 def _builtin_document() -> Any:
-    """The built-in catalog, parsed once per process (never mutated: merging copies)."""
+    """The built-in catalog, parsed once per process (never mutated: merging copies): from
+    catalog.json when it was generated from this catalog.yaml, else from the YAML itself."""
+    prevalidated = _prevalidated()
+    if prevalidated is not None:
+        return prevalidated["document"]
     return _read_document(BUILTIN_CATALOG_PATH)
+
+
+def prevalidated_catalog(yaml_bytes: bytes) -> dict[str, Any]:
+    """What catalog.json holds for the catalog file's bytes: their SHA-256, the parsed document
+    (merging an extra file starts from it) and every provider resolved, validated and dumped as
+    JSON. `scripts/gen_catalog_json.py` writes it; a unit test checks it is current."""
+    source = str(BUILTIN_CATALOG_PATH)
+    document = _load_text(source, yaml_bytes.decode("utf-8"), as_json=False)
+    catalog = ProviderCatalog.from_documents([(source, document)])
+    return {
+        "generated_from": BUILTIN_CATALOG_PATH.name,
+        "yaml_sha256": hashlib.sha256(yaml_bytes).hexdigest(),
+        "document": document,
+        "providers": [provider.model_dump(mode="json") for provider in catalog],
+    }
+
+
+@cache
+def _prevalidated() -> dict[str, Any] | None:
+    """catalog.json, when it is there and was generated from the catalog.yaml beside it (a stale
+    one, as in a checkout whose YAML was edited without regenerating it, is ignored)."""
+    try:
+        yaml_bytes = BUILTIN_CATALOG_PATH.read_bytes()
+        data: dict[str, Any] = json.loads(PREVALIDATED_CATALOG_PATH.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if data.get("yaml_sha256") != hashlib.sha256(yaml_bytes).hexdigest():
+        return None
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -1005,10 +1055,20 @@ class ProviderCatalog:
         deeply, lists are replaced); a new key adds a provider. `allow_loopback` lets URLs use http on
         127.0.0.1, ::1 and localhost (local runtime). Raises `ProviderCatalogError`.
         """
-        documents: list[tuple[str, Any]] = [(str(BUILTIN_CATALOG_PATH), _builtin_document())]
         # Several files may be given separated by os.pathsep (the local runtime stacks its fake-Google
         # overrides under the user's file); later files override earlier ones.
         names = str(extra_file).split(os.pathsep) if extra_file is not None else []
+        prevalidated = _prevalidated()
+        if prevalidated is not None and not any(names):
+            # The built-in catalog alone: its providers were resolved and validated when
+            # catalog.json was generated; their JSON dumps validate again in a fraction of a
+            # millisecond, with no YAML parsed and no `extends` resolved.
+            providers = [
+                ProviderDefinition.validate_definition(data, allow_loopback=allow_loopback)
+                for data in prevalidated["providers"]
+            ]
+            return cls(providers, allow_loopback=allow_loopback)
+        documents: list[tuple[str, Any]] = [(str(BUILTIN_CATALOG_PATH), _builtin_document())]
         for name in (n for n in names if n):
             documents.append((name, _read_document(Path(name))))
         return cls.from_documents(documents, allow_loopback=allow_loopback)

@@ -4,7 +4,8 @@ Both answer HTML pages or redirects (never problem documents: a browser shows th
 serves only its own route: the authorize function includes `authorize_router`, the callback
 function `callback_router`; `router` carries both for the OpenAPI document. No Authorization
 header: the connect session token and the OAuth state are the credentials. authlib and joserfc are
-imported on first use (inside `oauth_broker.oauth`), not here.
+imported on first use (inside `oauth_broker.oauth`), not here; the callback's half of the flow
+(`connect.callback`) is imported when the callback runs, so the authorize function never loads it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from oauth_broker.connect.authorize import start_authorization
-from oauth_broker.connect.callback import finish_authorization
 from oauth_broker.connect.result_page import PageResponse, error_page
 from oauth_broker.dependency_errors import dependency_error, dependency_fault_code
 from oauth_broker.http.invocation import current_invocation
@@ -93,6 +93,8 @@ CALLBACK_DOC: dict[str, Any] = {
 
 
 def callback() -> Response[str]:
+    from oauth_broker.connect.callback import finish_authorization
+
     params = current_invocation(callback_router).query_params()
     try:
         page = finish_authorization(get_services(), params)

@@ -79,12 +79,25 @@ def list_providers() -> ProviderList:
 @router.patch(
     "/v1/providers/<key>",
     summary="Enable or disable a provider for the tenant",
-    description="Disabling cuts every connection of the provider in the tenant at once: each becomes "
+    description="Disabling cuts every connection of the provider in the tenant: each becomes "
     "`revoked` with `status_reason` `provider_disabled` (and a `connection.revoked` event). "
-    "Re-enabling restores them. Idempotent: repeat it to finish an interrupted switch.",
+    "Re-enabling restores them. A tenant's first 100 connections are switched before the answer "
+    "(200); a bigger tenant's rest is switched through the broker's work queue within moments "
+    "(202, same body). Idempotent: repeat it to finish an interrupted switch.",
     tags=["providers"],
+    responses={
+        200: {
+            "description": "the provider's new state; every connection switched",
+            "content": {"application/json": {"model": ProviderOut}},
+        },
+        202: {
+            "description": "the provider's new state; the rest of its connections are being switched "
+            "through the work queue",
+            "content": {"application/json": {"model": ProviderOut}},
+        },
+    },
 )
-def patch_provider(key: str, body: ProviderPatch) -> ProviderOut:
+def patch_provider(key: str, body: ProviderPatch) -> Response[ProviderOut]:
     from oauth_broker.connect.provider_switch import (
         disable_provider_connections,
         restore_provider_connections,
@@ -99,7 +112,11 @@ def patch_provider(key: str, body: ProviderPatch) -> ProviderOut:
         raise Conflict(
             f"{report.failed} connection(s) changed concurrently and were not switched; repeat the request"
         )
-    return ProviderOut.of(provider)
+    return Response(
+        status_code=202 if report.queued else 200,
+        content_type="application/json",
+        body=ProviderOut.of(provider),
+    )
 
 
 @router.post(

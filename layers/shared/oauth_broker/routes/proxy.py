@@ -1,12 +1,11 @@
 """ANY /v1/connections/{id}/proxy/{path+}: the provider's API, with the connection's access token.
 
-Two routers, one handler:
+Two routers, one pass-through (`routes.proxy_gateway.forward`):
 
-- `gateway_router` is what the proxy function serves: API Gateway's single route, `ANY` method and
-  a greedy `{path+}` (`.+`: Powertools' `<name>` matches one segment only, and must not turn an
-  unsafe path such as one with a backslash into a 404). API Gateway has already routed the request
-  (its `routeKey` is `ANY ...`), so the function resolves it as method `ANY`
-  (`functions/proxy/app.py`);
+- `gateway_router` is API Gateway's single route (`ANY` method, a greedy `{path+}`: `.+`, since
+  Powertools' `<name>` matches one segment only and must not turn an unsafe path such as one with
+  a backslash into a 404) for a resolver. The proxy function serves that route without a resolver
+  (`routes.proxy_gateway`, its cold path); a request it does not match there reaches this router;
 - `router` documents the same operation per HTTP method for the OpenAPI document.
 
 The handler reads the whole path, the real method, headers and body from the event itself
@@ -19,16 +18,15 @@ from aws_lambda_powertools.event_handler import Response
 
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
-from oauth_broker.proxy.paths import raw_subpath
-from oauth_broker.proxy.payload import event_body, gateway_body
-from oauth_broker.proxy.service import ProxyRequest, UpstreamResponse, proxy_service
-from oauth_broker.services import get_services
+from oauth_broker.proxy.service import UpstreamResponse
+from oauth_broker.routes import proxy_gateway
+from oauth_broker.routes.proxy_gateway import ANY, forward
 
 router = new_router()
 gateway_router = new_router()
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-ANY = "ANY"
+__all__ = ["ANY", "METHODS", "gateway_router", "router", "upstream_response"]
 
 _DESCRIPTION = """Forwards the request to the connection's provider API: `{path}` (one or more
 segments) is appended to the provider's API base URL (Google Mail: `https://gmail.googleapis.com/`,
@@ -49,26 +47,16 @@ through API Gateway). A 401 from the provider triggers one forced token refresh 
 
 def upstream_response(upstream: UpstreamResponse) -> Response[str]:
     """The provider's answer as the Lambda proxy response (text, or base64 for binary bodies)."""
-    body, is_base64 = gateway_body(upstream.body, upstream.headers)
-    response: Response[str] = Response(status_code=upstream.status, body=body, headers=dict(upstream.headers))
-    response.base64_encoded = is_base64
+    direct = proxy_gateway.upstream_response(upstream)
+    response: Response[str] = Response(
+        status_code=direct.status, body=direct.body, headers=dict(direct.headers)
+    )
+    response.base64_encoded = direct.base64_encoded
     return response
 
 
 def _forward(connection_id: str) -> Response[str]:
-    invocation = current_invocation(router)
-    principal = invocation.principal()
-    request = ProxyRequest(
-        method=invocation.method,
-        path=raw_subpath(invocation.raw_path, connection_id),
-        decoded_path=invocation.path_parameter("path"),
-        query=invocation.raw_query,
-        headers=invocation.headers,
-        body=event_body(invocation.event),
-    )
-    service = proxy_service(get_services())
-    upstream = service.call(principal, connection_id, request, deadline=invocation.deadline(service.clock))
-    return upstream_response(upstream)
+    return upstream_response(forward(current_invocation(router), connection_id))
 
 
 @router.route(

@@ -10,7 +10,8 @@ from oauth_broker.auth.principal import Principal
 from oauth_broker.errors import NotFound
 from oauth_broker.store.cursor import decode_cursor, encode_cursor
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
-from oauth_broker.store.table import Table
+from oauth_broker.store.schedule import USE_RECORD_INTERVAL_SECONDS, RefreshSchedule
+from oauth_broker.store.table import ConditionFailed, Table
 
 DUE_SHARDS = 8
 # `status_reason` of connections revoked because an admin disabled their provider (restorable).
@@ -47,9 +48,15 @@ def due_shard(connection_id: str) -> str:
 
 
 class ConnectionStore:
-    def __init__(self, table: Table, *, refresh_ahead_seconds: int = 300):
+    """`schedule` computes the refresh-due index's `due_at` (default: `refresh_ahead_seconds`, a day of
+    activity, a daily liveness refresh)."""
+
+    def __init__(
+        self, table: Table, *, refresh_ahead_seconds: int = 300, schedule: RefreshSchedule | None = None
+    ):
         self.table = table
         self.refresh_ahead = refresh_ahead_seconds
+        self.schedule = schedule or RefreshSchedule(refresh_ahead=refresh_ahead_seconds)
 
     # -- keys --------------------------------------------------------------------------------
     @staticmethod
@@ -67,10 +74,12 @@ class ConnectionStore:
             "tenant_sk": f"CON#{rec.created_at}#{rec.id}",
             **rec.to_item(),
         }
-        # Sparse refresh-due index: only connections that can and should be refreshed.
-        if rec.status in REFRESHABLE and rec.enc_refresh_token and rec.expires_at is not None:
+        # Sparse refresh-due index: only connections that can and should be refreshed, at their
+        # next refresh-ahead or liveness time (`store.schedule`).
+        due_at = self.schedule.due_at(rec)
+        if due_at is not None:
             item["due_pk"] = due_shard(rec.id)
-            item["due_at"] = rec.expires_at - self.refresh_ahead
+            item["due_at"] = due_at
         return item
 
     # -- reads -------------------------------------------------------------------------------
@@ -158,10 +167,86 @@ class ConnectionStore:
         """Compare-and-set: writes `rec` with version+1 only if the stored version is `expected_version`.
 
         Raises `ConditionFailed` (a `Conflict`) when another writer got there first.
+
+        `last_used_at` is the one attribute written without a version bump (`record_use`), so a
+        use recorded between the caller's read and this write is neither lost nor a conflict: the
+        put also requires the stored `last_used_at` to be no newer than `rec`'s; when only that
+        failed (same version), the newer use is taken over (with the due time it implies) and
+        the put retried.
         """
         new = rec.model_copy(update={"version": expected_version + 1})
-        self.table.put(self._item(new), condition="version = :v", values={":v": expected_version})
-        return new
+        for _ in range(3):
+            values: dict[str, Any] = {":v": expected_version}
+            if new.last_used_at is None:
+                unchanged_use = "attribute_not_exists(last_used_at)"
+            else:
+                unchanged_use = "(attribute_not_exists(last_used_at) OR last_used_at <= :u)"
+                values[":u"] = new.last_used_at
+            try:
+                self.table.put(self._item(new), condition=f"version = :v AND {unchanged_use}", values=values)
+                return new
+            except ConditionFailed:
+                stored = self.get(rec.id)
+                if (
+                    stored is None
+                    or stored.version != expected_version
+                    or (stored.last_used_at or 0) <= (new.last_used_at or 0)
+                ):
+                    raise
+                new = new.model_copy(update={"last_used_at": stored.last_used_at})
+        raise ConditionFailed("the item changed concurrently; retry with fresh data")
+
+    def record_use(
+        self, rec: ConnectionRecord, now: int, *, interval: int = USE_RECORD_INTERVAL_SECONDS
+    ) -> bool:
+        """Records that `rec`'s token was used at `now` (epoch seconds): one conditional UpdateItem
+        that sets `last_used_at` and moves `due_at` to what the schedule says for a connection
+        used now (an idle connection is refreshed ahead again). No version bump: it never makes a
+        concurrent compare-and-set fail (`save` keeps the newer use).
+
+        Written only if the stored item is still `rec`'s version (the due time is computed from it)
+        and its last recorded use is older than `interval` seconds: at most one write an hour per
+        connection, whatever the number of containers. False when the condition refused it.
+        """
+        pk, sk = self.key(rec.id)
+        due_at = self.schedule.due_at(rec.model_copy(update={"last_used_at": now}))
+        values: dict[str, Any] = {":now": now, ":v": rec.version, ":stale": now - interval}
+        expression = "SET last_used_at = :now"
+        if due_at is not None:
+            expression += ", due_pk = :shard, due_at = :due"
+            values[":shard"], values[":due"] = due_shard(rec.id), due_at
+        try:
+            self.table.update(
+                pk,
+                sk,
+                expression,
+                condition="version = :v AND (attribute_not_exists(last_used_at) OR last_used_at <= :stale)",
+                values=values,
+                return_values="NONE",
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def reschedule(self, rec: ConnectionRecord) -> bool:
+        """Rewrites `rec`'s `due_at` from the schedule (the sweep met it before it was due: an item
+        written by an older rule). Conditional on `rec`'s version; no version bump. False when the
+        item changed meanwhile (its writer wrote the due time already)."""
+        pk, sk = self.key(rec.id)
+        due_at = self.schedule.due_at(rec)
+        values: dict[str, Any] = {":v": rec.version}
+        if due_at is None:
+            expression = "REMOVE due_pk, due_at"
+        else:
+            expression = "SET due_pk = :shard, due_at = :due"
+            values[":shard"], values[":due"] = due_shard(rec.id), due_at
+        try:
+            self.table.update(
+                pk, sk, expression, condition="version = :v", values=values, return_values="NONE"
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def delete(self, connection_id: str) -> None:
         self.table.delete(*self.key(connection_id))

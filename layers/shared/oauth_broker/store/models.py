@@ -13,7 +13,8 @@ KEY_ATTRIBUTES = frozenset(
 
 
 class Item(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Schemas are built at first use: a function builds only the item models its requests use.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Any:
@@ -74,6 +75,9 @@ class ConnectionRecord(Item):
     created_at: str
     updated_at: str
     last_refreshed_at: str | None = None
+    # epoch seconds of the last recorded use of its token (proxy, typed routes, test, token read),
+    # written at most once an hour (`ConnectionStore.record_use`); None: never used
+    last_used_at: int | None = None
     # epoch seconds at which the current access token expires
     expires_at: int | None = None
     version: int = 1

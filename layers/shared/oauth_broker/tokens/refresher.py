@@ -18,6 +18,13 @@ Refresh path, safe with any number of Lambda containers at once:
    PATCH of the name must not drop a rotated refresh token), unless someone else stored newer
    tokens, which then win.
 
+Use: every `get_fresh_token` is a use of the connection's token (proxy, typed Gmail/Contacts
+routes, test, token read, forced refresh). When the item says its last recorded use is more than
+an hour old, one conditional UpdateItem (`ConnectionStore.record_use`) records it and moves the
+due time back to refresh-ahead (`store.schedule`): at most one write an hour per connection, no
+version bump, never a failed call (an error is logged and counted as `use_record_failed`). A warm
+call whose item shows a recent use costs nothing more.
+
 `invalid_grant` marks the connection `needs_reauth` at once (+ `connection.needs_reauth`) and
 raises `NeedsReauth`. Transient failures are retried with backoff within the caller's deadline;
 after that `connection.refresh_failed` is published, `refresh_failures` counts up and the
@@ -38,9 +45,10 @@ from typing import TYPE_CHECKING, Any
 
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext, KeyServiceError
 from oauth_broker.errors import ConfirmationRequired, NeedsReauth, NotFound, ProviderDisabled, UpstreamError
-from oauth_broker.observability import logger
+from oauth_broker.observability import logger, metrics
 from oauth_broker.store.connections import REFRESHABLE, ConnectionStore
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
+from oauth_broker.store.schedule import USE_RECORD_INTERVAL_SECONDS
 from oauth_broker.store.table import ConditionFailed
 from oauth_broker.timeutil import rfc3339
 from oauth_broker.tokens.clock import SYSTEM_CLOCK, Clock
@@ -81,6 +89,7 @@ CLIENT_CACHE_SECONDS = 300.0
 FAILURE_COOLDOWN_SECONDS = 30.0
 SAVE_ATTEMPTS = 5
 CACHE_ENTRIES = 4096
+USE_RETRY_SECONDS = 60  # after a refused or failed use record, this process waits this long
 
 REAUTH_HINT = (
     "re-authorize it: create a connect session with this connection_id "
@@ -240,6 +249,7 @@ class TokenRefresher:
         self._clients: dict[tuple[str, str], tuple[ClientCredentials, float]] = {}
         self._clients_lock = threading.Lock()
         self._failed_at: OrderedDict[str, float] = OrderedDict()
+        self._use_memo: OrderedDict[str, float] = OrderedDict()  # connection -> no attempt before
         self._flights = _SingleFlight()
 
     # -- public API ---------------------------------------------------------------------------------
@@ -254,6 +264,7 @@ class TokenRefresher:
         retries; the connection keeps its status and tokens).
         """
         ensure_usable(conn)
+        self.note_use(conn)
         if deadline is None:
             deadline = self.clock.monotonic() + DEFAULT_BUDGET_SECONDS
         if not force and self._fresh(conn.expires_at, self.refresh_ahead):
@@ -271,9 +282,41 @@ class TokenRefresher:
                 return self._token_of(conn)
             raise
 
+    def note_use(self, conn: ConnectionRecord) -> bool:
+        """Records a use of `conn`'s token when its item shows none within the last hour (and this
+        process has not just tried): True when written. Before any refresh the call may do, so
+        that refresh stores the connection as busy. Never raises."""
+        now = int(self.clock.time())
+        if conn.last_used_at is not None and conn.last_used_at > now - USE_RECORD_INTERVAL_SECONDS:
+            return False
+        with self._cache_lock:
+            not_before = self._use_memo.get(conn.id)
+            if not_before is not None and not_before > now:
+                return False
+            self._use_memo[conn.id] = now + USE_RETRY_SECONDS
+            self._use_memo.move_to_end(conn.id)
+            while len(self._use_memo) > CACHE_ENTRIES:
+                self._use_memo.popitem(last=False)
+        try:
+            written = self.connections.record_use(conn, now)
+        except Exception as exc:  # a use not recorded costs at most an on-demand refresh later
+            logger.warning(
+                "connection use not recorded",
+                extra={"connection_id": conn.id, "tenant": conn.tenant, "error_type": type(exc).__name__},
+            )
+            metrics.add_metric(name="use_record_failed", unit="Count", value=1)
+            return False
+        if written:
+            with self._cache_lock:
+                self._use_memo[conn.id] = now + USE_RECORD_INTERVAL_SECONDS
+        return written
+
     def refresh_if_due(self, connection_id: str, *, horizon: float, deadline: float) -> RefreshOutcome:
-        """The sweep's entry point: refreshes the connection if its token expires within `horizon`
-        seconds. Never waits for another refresher: a held lease means someone is on it."""
+        """The sweep's entry point: refreshes the connection if the schedule (`store.schedule`) makes
+        it due within `horizon - refresh_ahead` seconds (for a busy connection: its token expires
+        within `horizon`). One the sweep met too early (an item whose `due_at` an older rule wrote)
+        gets its due time rewritten. Never waits for another refresher: a held lease means
+        someone is on it."""
         holder = new_holder_id()
         if self.leases.acquire(connection_id, holder, self.lease_seconds) is None:
             return RefreshOutcome.SKIPPED
@@ -284,8 +327,15 @@ class TokenRefresher:
                 or current.status not in REFRESHABLE
                 or not current.enc_refresh_token
                 or current.expires_at is None
-                or self._fresh(current.expires_at, horizon)
             ):
+                return RefreshOutcome.SKIPPED
+            schedule = self.connections.schedule
+            due_at = schedule.due_at(current)
+            if due_at is None or due_at > self.clock.time() + horizon - schedule.refresh_ahead:
+                if due_at != current.expires_at - schedule.refresh_ahead:
+                    # idle: the index's due time came from an older rule (a busy one's
+                    # was rewritten by whoever refreshed it)
+                    self.connections.reschedule(current)
                 return RefreshOutcome.SKIPPED
             self._refresh_locked(current, holder, deadline, max_attempts=self.max_attempts)
             return RefreshOutcome.REFRESHED

@@ -1,20 +1,29 @@
-"""The scheduled refresh sweep: refreshes every connection whose token expires before the next run.
+"""The scheduled refresh sweep: finds every connection due for a refresh before the next run.
 
-It reads the sparse `ByRefreshDue` index (KEYS_ONLY; `due_pk` = `DUE#0..7`, `due_at` = expiry
-minus `refresh_ahead_seconds`) with one Query per shard and page: never a Scan, so its reads
-grow with the number of due connections, not with the table. Due connections are refreshed
-most-urgent first by a bounded pool of threads, each through `TokenRefresher.refresh_if_due`
-(lease, consistent re-read, token request, compare-and-set). The sweep stops starting new
-refreshes `reserve_seconds` before the Lambda deadline; what it did not reach stays due and is
-picked up by the next run. In the time left it discards the connect results that nobody confirmed
-within 10 minutes (the index's `PENDING` partition), revoking the grants they obtained.
+It reads the sparse `ByRefreshDue` index (KEYS_ONLY; `due_pk` = `DUE#0..7`, `due_at` = the next
+refresh-ahead or liveness time, `store.schedule`) with one Query per shard and page: never a
+Scan, so its reads grow with the number of due connections, not with the table.
+
+Where the deployment has a work queue (`REFRESH_QUEUE_URL`, always in AWS) the sweep only
+ENUMERATES: each due connection becomes one `refresh` job, sent ten per `SendMessageBatch` by a
+few sender threads while the next index page is read (`enqueue`); the `refresh` function consumes
+the queue through an SQS event source mapping (`tokens.queue_worker`), so refreshes fan out over
+as many function instances as the mapping's maximum concurrency allows. Without a queue (tests, a
+bare local run) `run` refreshes in-process, most-urgent first, with a bounded pool of threads,
+each through `TokenRefresher.refresh_if_due` (lease, consistent re-read, token request,
+compare-and-set).
+
+Either way the sweep stops starting work `reserve_seconds` before the Lambda deadline; what it
+did not reach stays due and is picked up by the next run. In the time left it discards the connect
+results that nobody confirmed within 10 minutes (the index's `PENDING` partition), revoking the
+grants they obtained.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from oauth_broker.observability import logger
 from oauth_broker.store.connections import DUE_SHARDS
 from oauth_broker.tokens.clock import SYSTEM_CLOCK, Clock
+from oauth_broker.tokens.queue import BATCH, WorkQueue, refresh_job, work_queue
 from oauth_broker.tokens.refresher import RefreshOutcome, TokenRefresher, token_refresher
 
 if TYPE_CHECKING:
@@ -32,6 +42,13 @@ DEFAULT_CONCURRENCY = 24  # token endpoints answer in ~150 ms: 24 in flight ~ 15
 DEFAULT_RESERVE_SECONDS = 10.0  # stop starting refreshes this long before the deadline
 DEFAULT_ITEM_BUDGET_SECONDS = 20.0  # one connection's refresh, retries included
 PAGE_SIZE = 1000
+SEND_THREADS = 8  # SendMessageBatch calls in flight while the next index page is read
+
+
+def refresh_horizon(config: Any) -> int:
+    """A connection is due when its token expires within this many seconds (the sweep's window:
+    refresh ahead, plus the time until the next run)."""
+    return int(config.refresh_ahead_seconds + config.sweep_interval_seconds)
 
 
 def is_scheduled_event(event: Mapping[str, Any]) -> bool:
@@ -49,6 +66,7 @@ class SweepReport:
     remaining: int = 0  # due but not tried before the deadline: left for the next run
     queries: int = 0  # index Query pages read
     discarded: int = 0  # connect results not confirmed in time: discarded, their grants revoked
+    enqueued: int = 0  # refresh jobs sent to the work queue (the queue's consumer refreshes them)
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,6 +81,7 @@ class SweepReport:
             "skipped": self.skipped,
             "remaining": self.remaining,
             "discarded": self.discarded,
+            "enqueued": self.enqueued,
         }
 
 
@@ -77,8 +96,13 @@ class RefreshSweep:
         reserve_seconds: float = DEFAULT_RESERVE_SECONDS,
         item_budget_seconds: float = DEFAULT_ITEM_BUDGET_SECONDS,
         page_size: int = PAGE_SIZE,
+        queue: WorkQueue | None = None,
+        in_process: bool = False,
     ):
+        """`queue`: where to enqueue (default: the deployment's work queue, if any);
+        `in_process`: refresh here even where a queue exists (benchmarks, tests)."""
         self.services = services
+        self.queue = None if in_process else (queue if queue is not None else work_queue(services))
         self.refresher = refresher or token_refresher(services)
         self.clock = clock
         self.concurrency = max(1, concurrency)
@@ -88,12 +112,12 @@ class RefreshSweep:
         config = services.config
         self.interval = config.sweep_interval_seconds
         # due in the index means: expires within refresh_ahead + interval
-        self.horizon = config.refresh_ahead_seconds + config.sweep_interval_seconds
+        self.horizon = refresh_horizon(config)
 
-    def due_connections(self, until: int, report: SweepReport) -> list[tuple[int, str]]:
-        """(due_at, connection id) of every indexed connection due by `until`, most urgent first."""
+    def due_pages(self, until: int, report: SweepReport) -> Iterator[list[tuple[int, str]]]:
+        """(due_at, connection id) of the indexed connections due by `until`, one index page at a
+        time (one Query per shard and page)."""
         table = self.refresher.connections.table
-        due: list[tuple[int, str]] = []
         for shard in range(DUE_SHARDS):
             start: dict[str, Any] | None = None
             while True:
@@ -105,12 +129,18 @@ class RefreshSweep:
                     start_key=start,
                 )
                 report.queries += 1
+                page = []
                 for item in items:
                     pk = str(item.get("pk", ""))
                     if pk.startswith("CON#"):
-                        due.append((int(item.get("due_at", 0)), pk.removeprefix("CON#")))
+                        page.append((int(item.get("due_at", 0)), pk.removeprefix("CON#")))
+                yield page
                 if not start:
                     break
+
+    def due_connections(self, until: int, report: SweepReport) -> list[tuple[int, str]]:
+        """(due_at, connection id) of every indexed connection due by `until`, most urgent first."""
+        due = [entry for page in self.due_pages(until, report) for entry in page]
         due.sort()
         return due
 
@@ -128,7 +158,10 @@ class RefreshSweep:
         report.queries += pages
 
     def run(self, *, deadline: float) -> SweepReport:
-        """One sweep; `deadline` is a `clock.monotonic()` value (the Lambda's end)."""
+        """One sweep; `deadline` is a `clock.monotonic()` value (the Lambda's end). With a work
+        queue it only enqueues (`enqueue`); without one it refreshes in-process."""
+        if self.queue is not None:
+            return self.enqueue(self.queue, deadline=deadline)
         report = SweepReport()
         until = int(self.clock.time()) + self.interval
         due = self.due_connections(until, report)
@@ -188,6 +221,44 @@ class RefreshSweep:
                 for future in futures:
                     future.result()
         report.remaining += len(due) - position
+        self.discard_unconfirmed(stop_at, report)
+        logger.info("sweep finished", extra=report.as_dict())
+        return report
+
+    def enqueue(self, queue: WorkQueue, *, deadline: float) -> SweepReport:
+        """Enumerates the due connections and sends one `refresh` job per connection to `queue`
+        (ten per call, `SEND_THREADS` calls in flight while the next index page is read). What was
+        not sent (SQS refused it, or the deadline came first) stays due for the next run."""
+        report = SweepReport()
+        until = int(self.clock.time()) + self.interval
+        stop_at = deadline - self.reserve_seconds
+
+        def send(ids: list[str]) -> int:
+            try:
+                return queue.send([refresh_job(i) for i in ids])
+            except Exception as exc:  # the queue unavailable: these stay due
+                logger.error(
+                    "sweep: jobs not sent", extra={"count": len(ids), "error_type": type(exc).__name__}
+                )
+                return len(ids)
+
+        with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="sweep-send") as pool:
+            futures = []
+            buffered: list[str] = []  # full batches go out; a shard's last few wait for the next
+            for page in self.due_pages(until, report):
+                buffered += [connection_id for _, connection_id in page]
+                report.due += len(page)
+                while len(buffered) >= BATCH:
+                    chunk, buffered = buffered[:BATCH], buffered[BATCH:]
+                    futures.append(pool.submit(contextvars.copy_context().run, send, chunk))
+                if self.clock.monotonic() >= stop_at:
+                    report.stopped_early = True  # the index pages not read stay due
+                    break
+            if buffered:
+                futures.append(pool.submit(contextvars.copy_context().run, send, buffered))
+            unsent = sum(future.result() for future in futures)
+        report.enqueued = report.due - unsent
+        report.remaining = unsent
         self.discard_unconfirmed(stop_at, report)
         logger.info("sweep finished", extra=report.as_dict())
         return report
