@@ -11,6 +11,12 @@ from typing import Any
 
 import httpx
 
+from brokertest.google import CLIENT_ID
+from oauth_broker.crypto.envelope import EncryptionContext
+from oauth_broker.ids import new_id
+from oauth_broker.store.models import ConnectionRecord, OAuthClientRecord
+from oauth_broker.timeutil import rfc3339
+
 
 class FakeClock:
     """Wall and monotonic clocks that only move when told to, or when something sleeps.
@@ -138,3 +144,26 @@ class TokenRecorder(httpx.BaseTransport):
                         if isinstance(body.get(name), str):
                             self.tokens.add(body[name])
         return response
+
+
+def seed_with_wrong_client_secret(tw: Any) -> ConnectionRecord:
+    """A due connection whose OAuth client's secret Google refuses (invalid_client): its refresh
+    fails every time."""
+    services = tw.services
+    client_id = new_id("ocl")
+    stamp = rfc3339()
+    client = OAuthClientRecord(
+        id=client_id,
+        tenant="acme",
+        name="Misconfigured",
+        provider="google-mail",
+        client_id=CLIENT_ID,
+        enc_client_secret=services.envelope.encrypt(
+            b"not-the-secret", EncryptionContext("acme", client_id, "client_secret")
+        ),
+        secret_hint="…cret",
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    services.oauth_clients.create(client)
+    return tw.seed(expires_in=400, email="bob@example.com", owner="carol", oauth_client=client)[0]

@@ -15,10 +15,9 @@ from typing import Any
 import boto3
 import pytest
 
-from brokertest.google import CLIENT_ID
-from oauth_broker.crypto.envelope import EncryptionContext
+from brokertest.tokens import seed_with_wrong_client_secret
 from oauth_broker.ids import new_id
-from oauth_broker.store.models import ConnectionRecord, ConnectionStatus, OAuthClientRecord
+from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
 from oauth_broker.timeutil import rfc3339
 from oauth_broker.tokens.queue import SEND_ATTEMPTS, refresh_job, work_queue
 from oauth_broker.tokens.sweep import RefreshSweep
@@ -85,29 +84,6 @@ def seed_due(tw: Any, count: int) -> list[ConnectionRecord]:
 def schedule_event() -> dict[str, Any]:
     event: dict[str, Any] = json.loads((REPO_ROOT / "events" / "refresh.json").read_text())
     return event
-
-
-def seed_with_wrong_client_secret(tw: Any) -> ConnectionRecord:
-    """A due connection whose OAuth client's secret Google refuses (invalid_client): its refresh
-    fails every time."""
-    services = tw.services
-    client_id = new_id("ocl")
-    stamp = rfc3339()
-    client = OAuthClientRecord(
-        id=client_id,
-        tenant="acme",
-        name="Misconfigured",
-        provider="google-mail",
-        client_id=CLIENT_ID,
-        enc_client_secret=services.envelope.encrypt(
-            b"not-the-secret", EncryptionContext("acme", client_id, "client_secret")
-        ),
-        secret_hint="…cret",
-        created_at=stamp,
-        updated_at=stamp,
-    )
-    services.oauth_clients.create(client)
-    return tw.seed(expires_in=400, email="bob@example.com", owner="carol", oauth_client=client)[0]
 
 
 def test_given_due_connections_when_the_schedule_fires_then_they_are_enqueued_and_the_queue_refreshes_them(

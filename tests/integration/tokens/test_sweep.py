@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import time
 
-from brokertest.google import CLIENT_ID
-from brokertest.tokens import AwsCallCounter
-from oauth_broker.crypto.envelope import EncryptionContext
+from brokertest.tokens import AwsCallCounter, seed_with_wrong_client_secret
 from oauth_broker.ids import new_id
 from oauth_broker.store.connections import due_shard
-from oauth_broker.store.models import ConnectionRecord, OAuthClientRecord
-from oauth_broker.timeutil import rfc3339
+from oauth_broker.store.models import ConnectionRecord
 from oauth_broker.tokens.lease import LeaseStore
 from oauth_broker.tokens.refresher import RefreshOutcome
 from oauth_broker.tokens.sweep import RefreshSweep
@@ -108,27 +105,6 @@ def test_given_due_connections_with_different_fates_when_swept_then_each_outcome
     assert tw.stored(busy.id).version == busy.version
     assert tw.stored(broken.id).last_refresh_error == "invalid_client"
     assert len(tw.events_of("connection.refresh_failed")) == 1
-
-
-def seed_with_wrong_client_secret(tw) -> ConnectionRecord:
-    services = tw.services
-    client_id = new_id("ocl")
-    stamp = rfc3339()
-    client = OAuthClientRecord(
-        id=client_id,
-        tenant="acme",
-        name="Misconfigured",
-        provider="google-mail",
-        client_id=CLIENT_ID,
-        enc_client_secret=services.envelope.encrypt(
-            b"not-the-secret", EncryptionContext("acme", client_id, "client_secret")
-        ),
-        secret_hint="…cret",
-        created_at=stamp,
-        updated_at=stamp,
-    )
-    services.oauth_clients.create(client)
-    return tw.seed(expires_in=400, email="bob@example.com", owner="carol", oauth_client=client)[0]
 
 
 def emf_metrics(stdout: str) -> dict[str, float]:
