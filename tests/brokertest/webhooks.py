@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from brokertest.world import World
 from oauth_broker.events.webhooks import LocalEventBridge
+from oauth_broker.store.models import ConnectionRecord
 from oauth_broker_dev import lambda_runtime
 
 
@@ -79,10 +80,14 @@ class WebhookReceiver:
             return list(self.deliveries)
 
 
-def attach_webhook_delivery(world: World, *, retries: int = 0) -> LocalEventBridge:
+def attach_webhook_delivery(
+    world: World, *, retries: int = 0, retry_delay: float | None = None
+) -> LocalEventBridge:
     """Every event the world's publisher emits from now on reaches the webhook function (in a
-    background thread), as EventBridge's rule does in AWS. Returns the bridge (`drain()` waits)."""
-    bridge = LocalEventBridge(lambda event: lambda_runtime.invoke("webhook", event), retries=retries)
+    background thread), as EventBridge's rule does in AWS. Returns the bridge (`drain()` waits).
+    `retries`: Lambda's async retries of a failed invocation, `retry_delay` seconds apart."""
+    delay = {} if retry_delay is None else {"retry_delay": retry_delay}
+    bridge = LocalEventBridge(lambda event: lambda_runtime.invoke("webhook", event), retries=retries, **delay)
     world.services.publisher.listeners.append(bridge)
     return bridge
 
@@ -96,3 +101,21 @@ def configure_webhook(world: World, url: str, secret: str, *, tenant: str = "acm
         json_body={"webhook_url": url, "webhook_secret": secret},
     )
     assert resp.status_code == 200, resp.get_data(as_text=True)
+
+
+def sample_connection(**fields: Any) -> ConnectionRecord:
+    """A `needs_reauth` connection of alice at acme, for publishing events (fields override)."""
+    base: dict[str, Any] = dict(
+        id="con_0123456789abcdef0123456789abcdef",
+        tenant="acme",
+        owner="alice",
+        name="Work mail",
+        provider="google-mail",
+        oauth_client_id="ocl_1",
+        account_email="alice@example.com",
+        status="needs_reauth",
+        status_reason="invalid_grant",
+        created_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:00Z",
+    )
+    return ConnectionRecord(**{**base, **fields})

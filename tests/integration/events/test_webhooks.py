@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from brokertest.webhooks import sample_connection
 from oauth_broker.events.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -20,7 +21,6 @@ from oauth_broker.events.webhooks import (
     WebhookDeliveryFailed,
     sign,
 )
-from oauth_broker.store.models import ConnectionRecord
 from oauth_broker_dev import lambda_runtime
 from oauth_broker_dev.template import REPO_ROOT
 
@@ -37,21 +37,7 @@ def documented_verify_signature():
     return namespace["verify_signature"]
 
 
-def connection(**fields) -> ConnectionRecord:
-    base = dict(
-        id="con_0123456789abcdef0123456789abcdef",
-        tenant="acme",
-        owner="alice",
-        name="Work mail",
-        provider="google-mail",
-        oauth_client_id="ocl_1",
-        account_email="alice@example.com",
-        status="needs_reauth",
-        status_reason="invalid_grant",
-        created_at="2026-01-01T00:00:00Z",
-        updated_at="2026-01-01T00:00:00Z",
-    )
-    return ConnectionRecord(**{**base, **fields})
+connection = sample_connection
 
 
 def test_given_a_published_event_when_delivered_then_the_documented_snippet_verifies_its_signature(hooks):

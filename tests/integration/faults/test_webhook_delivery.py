@@ -13,12 +13,10 @@ import pytest
 
 from brokertest.aws_recorder import PerFunctionDataKeyCache
 from brokertest.faults import AwsFaults, pk_starts
-from brokertest.webhooks import WebhookReceiver, configure_webhook
+from brokertest.webhooks import WebhookReceiver, attach_webhook_delivery, configure_webhook, sample_connection
 from brokertest.world import Aws, World, build_world
 from oauth_broker.events.webhooks import LocalEventBridge
 from oauth_broker.services import configure
-from oauth_broker.store.models import ConnectionRecord
-from oauth_broker_dev import lambda_runtime
 
 SECRET = "whsec-fault-0123456789abcdef"
 
@@ -38,30 +36,10 @@ def hooks(aws: Aws) -> Iterator[Hooks]:
     try:
         configure_webhook(world, receiver.url, SECRET)
         # the bus's rule to the webhook function, with Lambda's two async retries (short pauses)
-        bridge = LocalEventBridge(
-            lambda event: lambda_runtime.invoke("webhook", event), retries=2, retry_delay=0.05
-        )
-        world.services.publisher.listeners.append(bridge)
-        yield Hooks(world, receiver, bridge)
+        yield Hooks(world, receiver, attach_webhook_delivery(world, retries=2, retry_delay=0.05))
     finally:
         receiver.stop()
         configure(None)
-
-
-def _connection() -> ConnectionRecord:
-    return ConnectionRecord(
-        id="con_0123456789abcdef0123456789abcdef",
-        tenant="acme",
-        owner="alice",
-        name="Work mail",
-        provider="google-mail",
-        oauth_client_id="ocl_1",
-        account_email="alice@example.com",
-        status="needs_reauth",
-        status_reason="invalid_grant",
-        created_at="2026-01-01T00:00:00Z",
-        updated_at="2026-01-01T00:00:00Z",
-    )
 
 
 # fault -> (client attribute, operation, error code, status, `when`)
@@ -88,7 +66,8 @@ def test_given_a_dependency_failing_once_when_a_webhook_is_delivered_then_the_re
     hooks.world.services.envelope.cache = PerFunctionDataKeyCache()  # a cold webhook function
     injected = faults.fail(getattr(hooks.world.aws, attr), operation, code, status=status, when=when)
 
-    event = hooks.world.services.publisher.publish("needs_reauth", _connection(), reason="invalid_grant")
+    publisher = hooks.world.services.publisher
+    event = publisher.publish("needs_reauth", sample_connection(), reason="invalid_grant")
     assert hooks.bridge.drain()
 
     assert injected.hits == 1
