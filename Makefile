@@ -6,16 +6,31 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev dev-reset token test venv system-deps lint typecheck unit integration infrastructure contract e2e fuzz fuzz-bounded sam-check security-scan bench catalog-json mutation fmt clean
+.PHONY: dev dev-reset token test venv system-deps lint typecheck unit integration infrastructure contract e2e fuzz fuzz-bounded sam-check security-scan bench catalog-json mutation fmt clean lock lock-upgrade
 
-$(VENV)/.installed: pyproject.toml
+# uv, pinned: uv.lock's format and the layer's exported requirements follow uv's version
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+
+# The venv holds exactly uv.lock's versions (runtime and the dev extra) and the project, editable;
+# --inexact keeps what the bootstrap installed (pip, uv). A change to uv.lock re-syncs it.
+$(VENV)/.installed: pyproject.toml uv.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip uv
-	$(VENV)/bin/uv pip install --python $(PY) -q -e ".[dev]"
+	$(PY) -m pip install -q --upgrade pip "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT="$(abspath $(VENV))" $(UV) sync -q --frozen --extra dev --inexact
 	@touch $@
 
 venv: $(VENV)/.installed
+
+## make lock: after editing pyproject.toml's dependencies, re-lock uv.lock (versions already locked
+## stay) and regenerate the layer's requirements (layers/shared/requirements.txt); then `make test`.
+## make lock-upgrade: the same with the newest versions pyproject.toml allows.
+lock lock-upgrade:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@[ "$$($(UV) --version 2>/dev/null)" = "uv $(UV_VERSION)" ] || $(PY) -m pip install -q "uv==$(UV_VERSION)"
+	UV="$(abspath $(UV))" bash scripts/lock.sh $(if $(filter lock-upgrade,$@),--upgrade,)
 
 ## make dev: serve the whole broker on http://127.0.0.1:$(PORT) (fake Google, moto, demo page);
 ## its data (clients, connections) is kept in .local/ across restarts (BROKER_STATE_DIR moves it)
@@ -90,8 +105,8 @@ fuzz-bounded: venv
 	  $(VENV)/bin/pytest tests/fuzz -q -p no:cacheprovider --hypothesis-seed=$(FUZZ_BOUNDED_SEED) && \
 	  echo "fuzz (bounded) took $$((SECONDS - start)) s, seed $(FUZZ_BOUNDED_SEED)"
 
-sam-check:
-	bash scripts/sam_check.sh
+sam-check: venv
+	LOCK_CHECK_PYTHON=$(PY) bash scripts/sam_check.sh
 
 ## make security-scan: checkov (pinned, in .venv-checkov) on template.yaml; every failure fixed or
 ## suppressed on its resource with a reason

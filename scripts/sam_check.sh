@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Validates (with cfn-lint) and builds the SAM stack without Docker, then prints the zipped
-# size of the built layer. Fails on any error or lint warning.
+# Validates (with cfn-lint) and builds the SAM stack without Docker, checks the built layer holds
+# exactly uv.lock's versions (scripts/check_layer_lock.py), then prints the zipped size of the
+# layer. Fails on any error or lint warning, and on any package of the layer not at its locked version.
 #
 # aws-sam-cli lives in its own virtual environment (.venv-sam): its pins clash with the
 # project's. It is created here when missing.
@@ -25,13 +26,19 @@ echo "==> sam validate --lint"
 "$SAM" validate --lint --template-file template.yaml
 
 echo "==> sam build"
+start=$SECONDS
 "$SAM" build --template-file template.yaml
+echo "sam build took $((SECONDS - start)) s"
 
 LAYER_DIR="$ROOT/.aws-sam/build/SharedLayer"
 if [[ ! -d "$LAYER_DIR/python/oauth_broker" ]]; then
   echo "error: the built layer has no python/oauth_broker package" >&2
   exit 1
 fi
+
+echo "==> the layer's packages and versions equal uv.lock's"
+# The check reads versions with `packaging`: the project's venv has it (LOCK_CHECK_PYTHON picks another).
+"${LOCK_CHECK_PYTHON:-$ROOT/.venv/bin/python}" scripts/check_layer_lock.py "$LAYER_DIR/python"
 for pkg in boto3 botocore s3transfer; do
   if [[ -e "$LAYER_DIR/python/$pkg" ]]; then
     echo "error: the built layer bundles $pkg (the Lambda runtime provides it)" >&2
