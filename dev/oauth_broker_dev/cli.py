@@ -124,6 +124,7 @@ def _banner(base_url: str, real_google: bool, data_dir: Path) -> str:
         f"  callback:   {base_url}/v1/oauth/callback   (the redirect URI to register)\n"
         f"  Google:     {google}\n"
         f"  data:       {data_dir} (kept across restarts; `make dev-reset` starts clean)\n"
+        f"  metrics:    {os.environ.get('BROKER_METRICS_FILE') or 'stdout'} (CloudWatch EMF, one per line)\n"
         f"  admin dev token (tenant demo, user admin@demo), valid {TOKEN_HOURS} hours; "
         "`make token` mints another:\n"
         f"    {admin}\n"

@@ -92,11 +92,18 @@ FAKE_GOOGLE_STATE = ("_grants", "_refresh_tokens", "_access_tokens", "_consents"
 STORE_FILE = "aws-state.pickle"
 
 
-def quiet_local_runtime(verbose: bool) -> None:
-    """Locally every invocation would warn "No application metrics to publish" (Powertools warns
-    when a handler adds no metric; in Lambda that goes to CloudWatch, here to the terminal)."""
+METRICS_FILE = "metrics.emf.jsonl"
+
+
+def quiet_local_runtime(verbose: bool, state_dir: Path) -> None:
+    """Every invocation writes its metrics as EMF documents on stdout, where Lambda hands them to
+    CloudWatch; locally they go to `<state dir>/metrics.emf.jsonl` (one per line) unless `verbose`,
+    so the terminal shows the logs. Powertools' "No application metrics" warning is silenced too."""
     if not verbose:
         warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+        if "BROKER_METRICS_FILE" not in os.environ:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            os.environ["BROKER_METRICS_FILE"] = str(state_dir / METRICS_FILE)
 
 
 def _fake_google_state(fake: Any) -> ExtraState:
@@ -147,7 +154,7 @@ class LocalBroker:
     def _prepare(self) -> None:
         from oauth_broker.clients import aws_client
 
-        quiet_local_runtime(self.options.verbose)
+        quiet_local_runtime(self.options.verbose, self.state_dir)
         endpoint = self.options.aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
         if not endpoint:
             middleware = None

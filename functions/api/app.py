@@ -1,5 +1,5 @@
 """Management API: health, OpenAPI, settings, API keys, providers, OAuth clients, connect sessions,
-connections. Unknown /v1 routes land here and get a 404 problem document.
+connections, the audit trail. Unknown /v1 routes land here and get a 404 problem document.
 
 The routes are grouped by path (`oauth_broker.http.route_table`): a cold start imports only the
 group of the request it serves (its route modules, request models and domain code), not all six.
@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oauth_broker.http.route_table import RouteGroup, RouterLoader, RouteTable
-from oauth_broker.observability import logger, metrics
+from oauth_broker.observability import logger, observed
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -38,6 +38,7 @@ table = RouteTable(
     RouteGroup(("/v1/oauth-clients",), routers("oauth_clients")),
     RouteGroup(("/v1/connect-sessions",), routers("connect_sessions")),
     RouteGroup(("/v1/connections",), routers("connections", "connection_lifecycle")),
+    RouteGroup(("/v1/audit",), routers("audit")),
     default=routers("system"),  # health, openapi.json, and the 404 of every unknown route
 )
 
@@ -48,6 +49,6 @@ def all_routes() -> APIGatewayHttpResolver:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@observed("api", http=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return table.resolve(event, context)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oauth_broker.http.route_table import RouteGroup, RouteTable
-from oauth_broker.observability import logger, metrics
+from oauth_broker.observability import logger, observed
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -45,6 +45,6 @@ def all_routes() -> APIGatewayHttpResolver:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@observed("callback", http=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return table.resolve(event, context)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oauth_broker.observability import logger, metrics
+from oauth_broker.observability import logger, metric, observed
 from oauth_broker.routes.proxy_gateway import ANY, gateway_connection_id, serve_gateway
 
 if TYPE_CHECKING:
@@ -64,9 +64,13 @@ def all_routes() -> APIGatewayHttpResolver:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@observed("proxy", http=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     connection_id = gateway_connection_id(event)
     if connection_id is not None:
-        return serve_gateway(event, context, connection_id)
-    return typed_function().resolve(event, context)
+        response = serve_gateway(event, context, connection_id)
+    else:
+        response = typed_function().resolve(event, context)
+    if response.get("statusCode") == 429:
+        metric("rate_limited")
+    return response

@@ -10,10 +10,9 @@
 import time
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oauth_broker.observability import logger, metrics
+from oauth_broker.observability import logger, metric, observed
 from oauth_broker.services import get_services
 from oauth_broker.tokens.invocation import handle_invocation
 from oauth_broker.tokens.queue_worker import handle_queue_batch, is_sqs_event
@@ -21,23 +20,19 @@ from oauth_broker.tokens.sweep import RefreshSweep, is_scheduled_event
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@observed("refresh")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = get_services()
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     if is_sqs_event(event):
-        response, batch = handle_queue_batch(services, event, deadline=deadline)
-        for name, value in batch.metrics().items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        response, _ = handle_queue_batch(services, event, deadline=deadline)
+        metric("queue_job_failed", len(response.get("batchItemFailures") or ()))
         return response
     if not is_scheduled_event(event):
-        answer = handle_invocation(services, event, deadline=deadline)
-        failed = isinstance(answer.get("error"), dict)
-        metrics.add_metric(
-            name="invocation_failed" if failed else "invocation_ok", unit=MetricUnit.Count, value=1
-        )
-        return answer
+        # a direct invocation (forced refresh, revocation): the refresher counts its outcomes
+        return handle_invocation(services, event, deadline=deadline)
     report = RefreshSweep(services).run(deadline=deadline)
-    for name, value in report.metrics().items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metric("sweep_remaining", report.remaining)
+    metric("sweep_enqueued", report.enqueued)
+    metric("sweep_discarded", report.discarded)
     return report.as_dict()

@@ -4,21 +4,21 @@ retries and the dead-letter queue take over."""
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oauth_broker.events.webhooks import WebhookDelivery, WebhookDeliveryFailed
-from oauth_broker.observability import logger, metrics
+from oauth_broker.observability import logger, metric, observed
 from oauth_broker.services import get_services
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@observed("webhook")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         result = WebhookDelivery(get_services()).deliver(event)
     except WebhookDeliveryFailed:
-        metrics.add_metric(name="webhook_failed", unit=MetricUnit.Count, value=1)
+        metric("webhook_failed")
         raise
-    metrics.add_metric(name=f"webhook_{result.status}", unit=MetricUnit.Count, value=1)
+    if result.status == "delivered":
+        metric("webhook_delivered")
     return result.as_dict()

@@ -22,7 +22,9 @@ CLIENT_ID = "test-client.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-test-client-secret-0001"
 
 
-def build_google_world(aws: Aws, tmp_path: Path, **fake_config: Any) -> tuple[World, FakeGoogle]:
+def build_google_world(
+    aws: Aws, tmp_path: Path, *, world_config: dict[str, Any] | None = None, **fake_config: Any
+) -> tuple[World, FakeGoogle]:
     fake = FakeGoogle(
         FakeGoogleConfig(
             base_url=GOOGLE_BASE,
@@ -32,7 +34,7 @@ def build_google_world(aws: Aws, tmp_path: Path, **fake_config: Any) -> tuple[Wo
     )
     providers = tmp_path / "providers.fake-google.json"
     providers.write_text(json.dumps(providers_override(GOOGLE_BASE)))
-    world = build_world(aws, providers_file=str(providers))
+    world = build_world(aws, providers_file=str(providers), **(world_config or {}))
     world.transport.mount(GOOGLE_BASE, httpx.WSGITransport(app=fake.app))
     return world, fake
 

@@ -21,7 +21,7 @@ def aws_client(service: str) -> Any:
     from botocore.config import Config
 
     make: Any = boto3.client
-    return make(
+    client = make(
         service,
         config=Config(
             retries={"mode": "standard", "max_attempts": 3},
@@ -31,6 +31,46 @@ def aws_client(service: str) -> Any:
             max_pool_connections=32,
         ),
     )
+    count_throttles(client)
+    return client
+
+
+# An AWS error code that means "too many requests" (the SDK retries it, then gives up).
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "LimitExceededException",  # KMS: the request rate quota
+    }
+)
+# botocore's service ids -> the metric's `dependency` values
+_DEPENDENCY = {"dynamodb": "dynamodb", "kms": "kms", "eventbridge": "events", "sqs": "sqs"}
+
+
+def count_throttles(client: Any) -> None:
+    """Counts every throttled attempt of `client`'s calls, retried or not, as the metric
+    `dependency_throttles` (KMS publishes no throttle metric of its own; DynamoDB's counts only
+    what the table saw). botocore's `needs-retry` event fires once per attempt; the hook only
+    looks and lets the SDK's retry handler decide."""
+    dependency = _DEPENDENCY.get(client.meta.service_model.service_id.hyphenize())
+    if dependency is None:
+        return
+
+    def on_attempt(response: Any = None, **_: Any) -> None:
+        if not response:
+            return
+        parsed = response[1] if len(response) > 1 else None
+        code = ((parsed or {}).get("Error") or {}).get("Code") if isinstance(parsed, dict) else None
+        if code in THROTTLING_CODES:
+            from oauth_broker.observability import metric
+
+            metric("dependency_throttles", dependency=dependency)
+
+    client.meta.events.register("needs-retry", on_attempt)
 
 
 def http_client(

@@ -33,6 +33,7 @@ _ENV = {
     "ACTIVE_WITHIN_HOURS": "active_within_hours",
     "REFRESH_FUNCTION_NAME": "refresh_function_name",
     "REFRESH_QUEUE_URL": "refresh_queue_url",
+    "AUDIT_RETENTION_DAYS": "audit_retention_days",
 }
 _FIELD_TO_ENV = {v: k for k, v in _ENV.items()}
 
@@ -60,6 +61,8 @@ class BrokerConfig(BaseModel):
     refresh_function_name: str | None = None
     # the SQS queue the sweep and bulk jobs fan out through (None: everything runs in-process)
     refresh_queue_url: str | None = None
+    # days an audit record is kept (its `ttl`: oauth_broker.audit)
+    audit_retention_days: int = Field(default=400, ge=1, le=3650)
 
     @field_validator("jwks_url", "jwt_issuer")
     @classmethod

@@ -22,24 +22,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from oauth_broker.clients import THROTTLING_CODES
 from oauth_broker.errors import BrokerError, ServiceMisconfigured, ServiceUnavailable
 
 RETRY_AFTER_SECONDS: Final = 1
 KEY_DISABLED_RETRY_AFTER_SECONDS: Final = 30
 
-_THROTTLING: Final = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "LimitExceededException",  # KMS: the request rate quota
-        "TransactionConflictException",  # a transaction lost to another: the next attempt wins
-        "TransactionInProgressException",
-    }
-)
+# Throttling, and a transaction lost to another (the next attempt wins): retry helps.
+_THROTTLING: Final = THROTTLING_CODES | {"TransactionConflictException", "TransactionInProgressException"}
 _SERVER: Final = frozenset(
     {
         "InternalServerError",

@@ -23,6 +23,7 @@ from brokertest.connect import (
 )
 from brokertest.google import CLIENT_SECRET, GOOGLE_BASE
 from oauth_broker.observability import logger
+from oauth_broker.store.audit import AuditFilter, AuditStore
 
 
 class Recorder(httpx.BaseTransport):
@@ -106,6 +107,11 @@ def _secrets_found_after_a_flow(cw, logs: LogCapture) -> list[tuple[str, str]]:
         "confirm response": confirmed.get_data(as_text=True) + json.dumps(dict(confirmed.headers)),
     }
     assert "result held for confirmation" in places["logs"]  # the logs were captured
+    # the scan covers the audit trail: the client's creation and the confirmation are recorded
+    audit_trail, _ = AuditStore(cw.world.services.table).list("acme", AuditFilter())
+    assert {"oauth_client.created", "connection.confirmed"} <= {r["action"] for r in audit_trail}
+    assert '"AUDIT#acme"' in places["DynamoDB"]
+    places["audit trail"] = json.dumps(audit_trail)
     assert "connect result confirmed" in places["logs"]
     return [
         (name, where)

@@ -100,6 +100,9 @@ def test_given_a_full_lifecycle_when_every_trace_is_collected_then_no_token_or_s
             if name in ("events", "webhooks", "answers"):
                 assert "enc_" not in text, f"{name} carries a ciphertext attribute"
         items = world.aws.dynamodb.scan(TableName=world.aws.resources.table_name)["Items"]
+        # the scans above cover the audit trail: its records in the table, its events on the bus
+        assert any(item["pk"]["S"] == "AUDIT#acme" for item in items)
+        assert "audit.connection.deleted" in traces["eventbridge"]
         stored = json.dumps(items)
         assert not [s for s in secrets if s in stored], "a DynamoDB attribute holds a plaintext secret"
         plain = {"refresh_token", "access_token", "id_token", "client_secret", "webhook_secret"}

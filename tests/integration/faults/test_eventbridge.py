@@ -3,6 +3,7 @@ never fail the user's request, and the event is published again (EventPublisher 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -24,10 +25,22 @@ def _inject(fw: FaultWorld, kind: str) -> Any:
     return fw.faults.answer(events, "PutEvents", PARTIAL)
 
 
-def _sent_for_each(fw: FaultWorld, kind: str) -> int:
-    """PutEvents calls that reached EventBridge when every event got there: one per event, plus the
-    refused first attempt of a partial failure (a failed call is raised before it is sent)."""
-    return len(fw.event_types()) + (1 if kind == "partial_failure" else 0)
+def _audit_events(counter: AwsCallCounter) -> int:
+    """The distinct `audit.*` events sent (they go to the bus, not to the in-process listeners)."""
+    ids = set()
+    for operation, params in counter.params:
+        if operation == "PutEvents":
+            for entry in json.loads(params["body"])["Entries"]:
+                if entry["DetailType"].startswith("audit."):
+                    ids.add(json.loads(entry["Detail"])["event_id"])
+    return len(ids)
+
+
+def _sent_for_each(fw: FaultWorld, kind: str, counter: AwsCallCounter) -> int:
+    """PutEvents calls that reached EventBridge when every event got there: one per event (the
+    connection's and the audit trail's), plus the refused first attempt of a partial failure (a
+    failed call is raised before it is sent)."""
+    return len(fw.event_types()) + _audit_events(counter) + (1 if kind == "partial_failure" else 0)
 
 
 @pytest.mark.parametrize("kind", ["put_events_fails", "partial_failure"])
@@ -45,7 +58,8 @@ def test_given_eventbridge_failing_once_when_a_connection_is_deleted_then_it_is_
     assert resp.status_code in (200, 204), resp.get_data(as_text=True)
     assert injected.hits == 1
     assert fw.services.connections.get(con.id) is None
-    assert counter["PutEvents"] == _sent_for_each(fw, kind)
+    assert _audit_events(counter) == 1  # connection.deleted
+    assert counter["PutEvents"] == _sent_for_each(fw, kind, counter)
 
 
 @pytest.mark.parametrize("kind", ["put_events_fails", "partial_failure"])
@@ -62,4 +76,4 @@ def test_given_eventbridge_failing_once_when_a_connect_flow_completes_then_it_co
     assert flow.confirmed is not None and flow.confirmed.json["status"] == "active"
     assert injected.hits == 1
     assert "connection.created" in fw.event_types()
-    assert counter["PutEvents"] == _sent_for_each(fw, kind)
+    assert counter["PutEvents"] == _sent_for_each(fw, kind, counter)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from brokertest.faults import FaultWorld, raise_, respond
+from brokertest.metrics import emf_data, total
 from brokertest.proxy import problem
 from oauth_broker.proxy.payload import MAX_RESPONSE_BODY_BYTES
 
@@ -87,3 +88,21 @@ def test_given_a_slow_provider_api_within_the_budget_when_a_client_calls_through
 
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     assert fw.pw.api_requests()
+
+
+def test_given_the_provider_unreachable_when_proxied_then_the_metrics_show_network_calls_and_retries(
+    fw: FaultWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    con = fw.pw.connect(["gmail.readonly"])
+    fw.google.next("/gmail/", raise_(httpx.ConnectError, "connection refused"), count=1)
+    capsys.readouterr()
+
+    resp = fw.pw.proxy(con, "gmail/v1/users/me/labels")
+
+    assert resp.status_code == 200  # a refused connection is retried, and the retry lands
+    data = emf_data(capsys.readouterr().out)
+    assert total(data, "upstream_requests", status_class="network") == 1
+    assert total(data, "upstream_requests", status_class="2xx") == 1
+    assert total(data, "upstream_retries") == 1
+    assert [d.values for d in data if d.name == "upstream_server_error"] == [(1.0, 0.0)]
+    assert total(data, "server_error", function="proxy") == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+from brokertest.metrics import emf_data, total
 from brokertest.tokens import AwsCallCounter, seed_with_wrong_client_secret
 from oauth_broker.ids import new_id
 from oauth_broker.store.connections import due_shard
@@ -107,20 +108,6 @@ def test_given_due_connections_with_different_fates_when_swept_then_each_outcome
     assert len(tw.events_of("connection.refresh_failed")) == 1
 
 
-def emf_metrics(stdout: str) -> dict[str, float]:
-    """Metric values of the EMF documents Powertools printed."""
-    values: dict[str, float] = {}
-    for line in stdout.splitlines():
-        if '"_aws"' not in line:
-            continue
-        doc = json.loads(line)
-        for directive in doc["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = doc[metric["Name"]]
-                values[metric["Name"]] = sum(value) if isinstance(value, list) else value
-    return values
-
-
 def test_given_the_schedule_event_when_the_refresh_function_runs_then_it_sweeps_and_publishes_metrics(
     tw, capsys
 ):
@@ -130,9 +117,11 @@ def test_given_the_schedule_event_when_the_refresh_function_runs_then_it_sweeps_
     result = lambda_runtime.invoke("refresh", event)
 
     assert result["refreshed"] == 3 and result["remaining"] == 0
-    metrics = emf_metrics(capsys.readouterr().out)
-    assert metrics["refreshed"] == 3
-    assert metrics["failed"] == metrics["needs_reauth"] == metrics["skipped"] == 0
+    data = emf_data(capsys.readouterr().out)
+    assert total(data, "refreshed") == 3
+    assert total(data, "refresh_failed") == total(data, "needs_reauth") == 0
+    assert total(data, "sweep_remaining") == total(data, "sweep_enqueued") == 0
+    assert {d.name for d in data if d.dimensions.get("function") == "refresh"} <= {"cold_start"}
 
 
 def test_given_a_function_nearly_out_of_time_when_the_schedule_fires_then_it_leaves_the_work_for_the_next_run(

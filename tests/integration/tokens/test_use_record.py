@@ -9,8 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from brokertest.metrics import recorded_metrics
 from brokertest.tokens import AwsCallCounter, FakeClock
-from oauth_broker.observability import metrics
 from oauth_broker.store.connections import ConnectionStore
 from oauth_broker.store.models import ConnectionRecord
 from oauth_broker.timeutil import rfc3339
@@ -160,17 +160,14 @@ def test_given_the_use_write_fails_then_the_call_still_gets_its_token_and_the_fa
     rec, tokens = tw.seed()
     store = BrokenUseRecord(tw.services.connections)
     refresher = tw.refresher(connections=store)
-    metrics.clear_metrics()
-    try:
+    with recorded_metrics("proxy") as recorded:
         first = refresher.get_fresh_token(rec)
         second = refresher.get_fresh_token(rec)
-        counted = metrics.metric_set.get("use_record_failed", {}).get("Value")
-    finally:
-        metrics.clear_metrics()
+    counted = [d.values for d in recorded.data if d.name == "use_record_failed"]
 
     assert first.token == second.token == tokens["access_token"]
     assert store.attempts == 1  # this process waits a minute before trying again
-    assert counted == [1.0]
+    assert counted == [(1.0,)]
     warnings = [r for r in caplog.records if r.getMessage() == "connection use not recorded"]
     assert len(warnings) == 1 and getattr(warnings[0], "error_type", None) == "ClientError"
     assert tokens["access_token"] not in caplog.text

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from oauth_broker import audit
 from oauth_broker.errors import NotFound
 from oauth_broker.ids import random_token, sha256_hex
 from oauth_broker.observability import logger
@@ -112,7 +113,7 @@ def confirm(services: Any, principal: Principal, confirmation: str, *, deadline:
             "confirmation presented by another principal: the pending result is discarded",
             extra={"tenant": pending.tenant, "connection_id": pending.connection_id},
         )
-        discard(services, digest, deadline=deadline)
+        discard(services, digest, deadline=deadline, reason="presented_by_another_principal")
         raise _not_found()
     pending = store.consume(digest, unexpired=True)
     if pending is None:
@@ -124,6 +125,9 @@ def confirm(services: Any, principal: Principal, confirmation: str, *, deadline:
     logger.info(
         "connect result confirmed",
         extra={"tenant": conn.tenant, "connection_id": conn.id, "kind": pending.kind},
+    )
+    audit.note(
+        resource_id=conn.id, kind=pending.kind, provider=conn.provider, connection_status=conn.status.value
     )
     return conn
 
@@ -218,9 +222,12 @@ def _held(pending: PendingResult, conn: ConnectionRecord | None) -> ConnectionRe
     return ConnectionRecord.model_validate({**base, **fields})
 
 
-def discard(services: Any, confirmation_hash: str, *, deadline: float) -> bool:
+def discard(
+    services: Any, confirmation_hash: str, *, deadline: float, reason: str = "not_confirmed_in_time"
+) -> bool:
     """Consumes a pending result and revokes what it obtained (unless a live connection of the
-    tenant shares the grant). False when it was already confirmed or discarded."""
+    tenant shares the grant), recorded in the tenant's audit trail (actor `system`) as
+    `connection.discarded` with `reason`. False when it was already confirmed or discarded."""
     from oauth_broker.tokens.revocation import ConnectionRevoker
 
     pending = pending_results(services).consume(confirmation_hash, unexpired=False)
@@ -245,6 +252,14 @@ def discard(services: Any, confirmation_hash: str, *, deadline: float) -> bool:
             "kind": pending.kind,
             "provider_revocation": outcome,
         },
+    )
+    audit.record_system(
+        services,
+        tenant=pending.tenant,
+        action="connection.discarded",
+        resource_type="connection",
+        resource_id=pending.connection_id,
+        details={"kind": pending.kind, "revocation": outcome, "reason": reason},
     )
     return True
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from oauth_broker import audit
 from oauth_broker.observability import logger
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
 from oauth_broker.store.table import ConditionFailed
@@ -127,10 +128,19 @@ def _restore(rec: ConnectionRecord) -> ConnectionRecord | None:
 
 
 def cut_connection(services: Any, rec: ConnectionRecord) -> ConnectionRecord | None:
-    """Cuts one connection (publishes `connection.revoked`); None when it was already revoked."""
+    """Cuts one connection (publishes `connection.revoked`, and records it in the tenant's audit
+    trail as the broker's own `connection.revoked`); None when it was already revoked."""
     saved = _apply(services, rec, _cut)
     if saved is not None:
         services.publisher.publish("revoked", saved, reason=PROVIDER_DISABLED)
+        audit.record_system(
+            services,
+            tenant=saved.tenant,
+            action="connection.revoked",
+            resource_type="connection",
+            resource_id=saved.id,
+            details={"reason": PROVIDER_DISABLED, "provider": saved.provider},
+        )
     return saved
 
 

@@ -1,4 +1,5 @@
-"""`EventPublisher`: puts `connection.<event>` events on the stack's bus. Never a secret in a detail.
+"""`EventPublisher`: puts `connection.<event>` and `audit.<action>` events on the stack's bus. Never a
+secret in a detail.
 
 Details are built from an allow-list of connection fields, so a token or secret attribute added
 to the connection model later cannot leak into an event by accident.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from oauth_broker.observability import logger
@@ -34,6 +35,20 @@ DETAIL_FIELDS = (
     "scopes_granted",
     "version",
 )
+# The only audit record fields an `audit.*` event may carry (the record's details are allow-listed
+# when it is made: `oauth_broker.audit.DETAIL_FIELDS`).
+AUDIT_FIELDS = (
+    "id",
+    "tenant",
+    "action",
+    "outcome",
+    "status",
+    "code",
+    "actor",
+    "resource",
+    "occurred_at",
+    "details",
+)
 Listener = Callable[[dict[str, Any]], None]
 
 
@@ -47,7 +62,9 @@ class EventPublisher:
     def __init__(self, events_client: Any, bus_name: str, *, listeners: Iterable[Listener] = ()):
         self.client = events_client
         self.bus_name = bus_name
-        self.listeners = list(listeners)
+        # the caller's list itself (Services.event_listeners), so a listener added after the
+        # publisher was built (a test, the local runtime) still hears every event
+        self.listeners = listeners if isinstance(listeners, list) else list(listeners)
 
     def publish(self, event_type: str, conn: ConnectionRecord, **extra: Any) -> dict[str, Any]:
         """Publishes `connection.<event_type>`; returns the EventBridge-shaped event.
@@ -66,9 +83,28 @@ class EventPublisher:
             "connection": connection_detail(conn),
             **{k: v for k, v in extra.items() if v is not None},
         }
+        return self._send(detail)
+
+    def publish_audit(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Publishes `audit.<action>` for an audit record (`oauth_broker.audit`), its detail built
+        from `AUDIT_FIELDS` only. Not delivered to tenant webhooks: the trail is the operator's,
+        read with GET /v1/audit or from the bus (the template's webhook rule leaves `audit.*` out,
+        and so do the in-process listeners, which stand for that rule in the local runtime)."""
+        detail = {
+            "event_id": f"evt_{uuid.uuid4().hex}",
+            "type": f"audit.{record['action']}",
+            "occurred_at": record["occurred_at"],
+            "tenant": record["tenant"],
+            "audit": {k: record[k] for k in AUDIT_FIELDS if record.get(k) is not None},
+        }
+        return self._send(detail, notify=False)
+
+    def _send(self, detail: dict[str, Any], *, notify: bool = True) -> dict[str, Any]:
+        """Puts one event (retried, then logged: never raised) and, with `notify`, hands it to the
+        listeners."""
         entry = {
             "Source": SOURCE,
-            "DetailType": f"connection.{event_type}",
+            "DetailType": detail["type"],
             "Detail": json.dumps(detail, separators=(",", ":")),
             "EventBusName": self.bus_name,
         }
@@ -95,6 +131,6 @@ class EventPublisher:
                 "event not published", extra={"type": detail["type"], "event_id": detail["event_id"]}
             )
         event = {"source": SOURCE, "detail-type": entry["DetailType"], "detail": detail}
-        for listener in self.listeners:
+        for listener in self.listeners if notify else ():
             listener(event)
         return event

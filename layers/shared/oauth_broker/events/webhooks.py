@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 SIGNATURE_HEADER = "X-OAuth-Broker-Signature"
 EVENT_HEADER = "X-OAuth-Broker-Event"
 DELIVERY_HEADER = "X-OAuth-Broker-Delivery"
+# audit.<action> events (oauth_broker.audit) are never delivered to tenant webhooks; the
+# template's rule does not even route them to the webhook function
+AUDIT_EVENT_PREFIX = "audit."
 USER_AGENT = "oauth-broker-webhooks/1"
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 DEFAULT_ATTEMPTS = 3
@@ -109,6 +112,9 @@ class WebhookDelivery:
             return DeliveryResult("skipped", None, reason="not_a_broker_event")
         event_id = str(detail.get("event_id") or event.get("id") or "")
         event_type = str(detail.get("type") or event.get("detail-type") or "")
+        if event_type.startswith(AUDIT_EVENT_PREFIX):
+            # the audit trail is the operator's (GET /v1/audit, the bus), not the tenant app's
+            return DeliveryResult("skipped", event_id, reason="audit_event")
         settings = self.services.settings.get(tenant)
         if not settings.webhook_url:
             return DeliveryResult("skipped", event_id, reason="no_webhook_url")

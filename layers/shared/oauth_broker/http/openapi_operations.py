@@ -104,6 +104,9 @@ OPERATIONS: dict[tuple[str, str], Answers] = {
     ("POST", "/v1/api-keys"): Answers(errors=(*_ADMIN_WRITE, ValidationFailed), jwt_only=True),
     ("GET", "/v1/api-keys"): Answers(errors=_ADMIN),
     ("DELETE", "/v1/api-keys/{key_id}"): Answers(errors=(*_ADMIN_WRITE, NotFound), success=_NO_CONTENT),
+    # -- audit trail -------------------------------------------------------------------------------
+    # 422: a bad since/until/limit or a cursor of another listing
+    ("GET", "/v1/audit"): Answers(errors=(*_ADMIN, ValidationFailed)),
     # -- providers ---------------------------------------------------------------------------------
     ("GET", "/v1/providers"): Answers(),
     # PATCH: 409 when connections changed concurrently during the switch

@@ -36,17 +36,25 @@ def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
         # `invalid_json` for what is not JSON text (`oauth_broker.http.request_body`)
         app._request_validation_middleware = JsonBodiesOnly()  # type: ignore[no-untyped-call]
 
+    def _answer(err: Exception, problem: BrokerError) -> Response[str]:
+        # an audited route's request refused before the route ran is recorded as failed (the
+        # route's own failures were recorded by its middleware: `oauth_broker.http.audited`)
+        from oauth_broker.http.audited import record_refused
+
+        record_refused(app, err, problem.status, problem.code)
+        return from_error(problem)
+
     @app.exception_handler(BrokerError)
     def _broker_error(err: BrokerError) -> Response[str]:
-        return from_error(problem_for(err))
+        return _answer(err, problem_for(err))
 
     @app.exception_handler(RequestValidationError)
     def _validation(err: RequestValidationError) -> Response[str]:
-        return from_error(validation_failure(validation_errors(list(err.errors()))))
+        return _answer(err, validation_failure(validation_errors(list(err.errors()))))
 
     @app.exception_handler(RequestUnsupportedContentType)
-    def _media_type(_: RequestUnsupportedContentType) -> Response[str]:
-        return from_error(unsupported_media_type())
+    def _media_type(err: RequestUnsupportedContentType) -> Response[str]:
+        return _answer(err, unsupported_media_type())
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
@@ -56,7 +64,7 @@ def build_resolver(*, enable_validation: bool = True) -> APIGatewayHttpResolver:
     def _unexpected(err: Exception) -> Response[str]:
         # An AWS dependency's fault: 503 with Retry-After, or 500 service_misconfigured; anything
         # else a 500 internal_error (`oauth_broker.http.failures`)
-        return from_error(problem_for(err))
+        return _answer(err, problem_for(err))
 
     return app
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from oauth_broker.errors import RateLimited
+from oauth_broker.observability import metric
 from oauth_broker.store.table import ConditionFailed, Table
 from oauth_broker.tokens.clock import SYSTEM_CLOCK, Clock
 
@@ -87,6 +88,7 @@ class ConcurrencySemaphore:
             except ConditionFailed:
                 continue
             return SlotLease(key, slot, holder, until)
+        metric("concurrency_limited")
         raise RateLimited(
             f"the connection already has {level} request{'s' if level != 1 else ''} in flight "
             f"(its concurrency level); retry shortly",

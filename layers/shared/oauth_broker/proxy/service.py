@@ -42,7 +42,7 @@ from oauth_broker.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from oauth_broker.observability import logger
+from oauth_broker.observability import logger, metric, status_class
 from oauth_broker.proxy.headers import forward_headers, response_headers
 from oauth_broker.proxy.paths import ProxyTarget, check_path
 from oauth_broker.proxy.payload import MAX_RESPONSE_BODY_BYTES
@@ -360,13 +360,17 @@ class ProxyService:
         refreshed = False
         while True:
             attempts += 1
+            started = self.clock.monotonic()
             try:
                 status, headers, body = self._send_once(method, url, request, token, deadline)
             except _TransportFailure as failure:
+                _upstream_metrics("network", started, self.clock.monotonic())
                 if failure.retryable and self._wait_before_retry(retries, None, deadline, attempts):
                     retries += 1
+                    metric("upstream_retries")
                     continue
                 raise failure.error from None
+            _upstream_metrics(status_class(status), started, self.clock.monotonic())
             if status == 401 and not refreshed:
                 # One forced refresh, one retry: the token may have been revoked or rotated early.
                 refreshed = True
@@ -381,6 +385,7 @@ class ProxyService:
                         extra={"method_id": method_id, "status": status, "attempt": attempts},
                     )
                     retries += 1
+                    metric("upstream_retries")
                     continue
             return UpstreamResponse(status, response_headers(headers), body, attempts, method_id)
 
@@ -473,6 +478,13 @@ class _TransportFailure(Exception):
         super().__init__(error.detail)
         self.error = error
         self.retryable = retryable
+
+
+def _upstream_metrics(cls: str, started: float, ended: float) -> None:
+    """One call to the provider: its status class (`network`: no answer) and time."""
+    metric("upstream_requests", status_class=cls)
+    metric("upstream_latency", (ended - started) * 1000.0, status_class=cls)
+    metric("upstream_server_error", 1 if cls in ("5xx", "network") else 0)
 
 
 def proxy_service(services: Services) -> ProxyService:

@@ -8,6 +8,7 @@ ALL_ROUTER_MODULES = (
     "oauth_broker.routes.system",
     "oauth_broker.routes.settings",
     "oauth_broker.routes.api_keys",
+    "oauth_broker.routes.audit",
     "oauth_broker.routes.providers",
     "oauth_broker.routes.oauth_clients",
     "oauth_broker.routes.connect_sessions",

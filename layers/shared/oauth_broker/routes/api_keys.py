@@ -9,7 +9,9 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from oauth_broker import audit
 from oauth_broker.errors import Forbidden
+from oauth_broker.http.audited import audited
 from oauth_broker.http.resolver import current_principal, new_router, require_admin, require_admin_write
 from oauth_broker.services import get_services
 from oauth_broker.store.models import ApiKeyRecord
@@ -45,12 +47,19 @@ class ApiKeyList(BaseModel):
     next_cursor: str | None = None
 
 
-@router.post("/v1/api-keys", summary="Create an API key", tags=["api-keys"], status_code=201)
+@router.post(
+    "/v1/api-keys",
+    summary="Create an API key",
+    tags=["api-keys"],
+    status_code=201,
+    middlewares=[audited("api_key.created", resource="api_key")],
+)
 def create_api_key(body: ApiKeyCreate) -> Response[ApiKeyCreated]:
     principal = require_admin_write(router)
     if principal.via != "jwt":
         raise Forbidden("API keys are created by a tenant admin's JWT, not by an API key")
     record, key = get_services().api_keys.create(principal.tenant, body.name, principal.user)
+    audit.note(resource_id=record.id)
     created = ApiKeyCreated(**ApiKeyOut.of(record).model_dump(), key=key)
     return Response(
         status_code=201,
@@ -66,7 +75,12 @@ def list_api_keys() -> ApiKeyList:
     return ApiKeyList(data=[ApiKeyOut.of(r) for r in get_services().api_keys.list(principal.tenant)])
 
 
-@router.delete("/v1/api-keys/<key_id>", summary="Revoke an API key", tags=["api-keys"])
+@router.delete(
+    "/v1/api-keys/<key_id>",
+    summary="Revoke an API key",
+    tags=["api-keys"],
+    middlewares=[audited("api_key.deleted", resource="api_key", id_param="key_id")],
+)
 def delete_api_key(key_id: str) -> Response[None]:
     principal = require_admin_write(router)
     get_services().api_keys.delete(principal.tenant, key_id)

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from oauth_broker.connect.confirmation import MAX_CONFIRMATION_LENGTH, confirm
+from oauth_broker.http.audited import audited
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
 from oauth_broker.routes.connections import ConnectionOut
@@ -37,6 +38,7 @@ class ConfirmRequest(BaseModel):
     "or `connection.updated` is emitted. Anyone else, a used or an expired confirmation: 404, and a "
     "confirmation presented by another principal is spent (its result discarded).",
     tags=["connect"],
+    middlewares=[audited("connection.confirmed", resource="connection")],
     responses={
         200: {"description": "the confirmed connection"},
         404: {"description": "unknown, used, expired, or not the caller's"},

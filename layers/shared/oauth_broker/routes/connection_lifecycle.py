@@ -18,8 +18,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, Field
 
+from oauth_broker import audit
 from oauth_broker.auth.principal import Principal
 from oauth_broker.errors import NotFound
+from oauth_broker.http.audited import audited
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import current_principal, new_router
 from oauth_broker.routes.connections import ConnectionOut
@@ -63,6 +65,7 @@ def _budget_ms() -> int | None:
     "/v1/connections/<connection_id>",
     summary="Disconnect: revoke the grant at the provider, then delete the connection",
     tags=["connections"],
+    middlewares=[audited("connection.deleted", resource="connection", id_param="connection_id")],
     responses={
         204: {
             "description": "revoked at the provider (or nothing left to revoke) and deleted",
@@ -79,6 +82,7 @@ def delete_connection(connection_id: str) -> Response[Any]:
     services = get_services()
     conn = services.connections.get_visible(principal, connection_id)
     report = disconnect(services, conn, budget_ms=_budget_ms())
+    audit.note(provider=conn.provider, revocation=report.outcome, revocation_error=report.error)
     if report.revoked:
         return Response(status_code=204)
     if report.outcome == KEPT_SHARED_GRANT:

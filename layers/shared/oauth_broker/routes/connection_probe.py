@@ -8,6 +8,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, Field
 
+from oauth_broker import audit
+from oauth_broker.http.audited import audited
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import new_router
 from oauth_broker.proxy.probe import connection_probe
@@ -66,12 +68,14 @@ def test_connection(connection_id: str) -> ProbeOut:
     description="Only when the tenant setting expose_access_tokens is on (403 "
     "token_exposure_disabled otherwise). Never cached (Cache-Control: no-store).",
     tags=["connections"],
+    middlewares=[audited("connection.token_exposed", resource="connection", id_param="connection_id")],
 )
 def get_access_token(connection_id: str) -> Response[TokenOut]:
     invocation = current_invocation(router)
     token = expose_access_token(
         get_services(), invocation.principal(), connection_id, deadline=invocation.deadline()
     )
+    audit.note(scopes=token.scopes)
     return Response(
         status_code=200,
         content_type="application/json",

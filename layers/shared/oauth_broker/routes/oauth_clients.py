@@ -9,8 +9,10 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from oauth_broker import audit
 from oauth_broker.connect.oauth_clients import create_oauth_client, delete_oauth_client, update_oauth_client
 from oauth_broker.connect.urls import callback_url
+from oauth_broker.http.audited import audited
 from oauth_broker.http.invocation import current_invocation
 from oauth_broker.http.resolver import current_principal, new_router, require_admin_write
 from oauth_broker.services import get_services
@@ -68,7 +70,13 @@ def _callback() -> str:
     return callback_url(get_services().config, current_invocation(router).domain_name)
 
 
-@router.post("/v1/oauth-clients", summary="Register an OAuth client", tags=["oauth-clients"], status_code=201)
+@router.post(
+    "/v1/oauth-clients",
+    summary="Register an OAuth client",
+    tags=["oauth-clients"],
+    status_code=201,
+    middlewares=[audited("oauth_client.created", resource="oauth_client")],
+)
 def create_client(body: OAuthClientCreate) -> Response[OAuthClientOut]:
     principal = require_admin_write(router)
     record = create_oauth_client(
@@ -79,6 +87,7 @@ def create_client(body: OAuthClientCreate) -> Response[OAuthClientOut]:
         client_id=body.client_id,
         client_secret=body.client_secret,
     )
+    audit.note(resource_id=record.id, provider=record.provider)
     return Response(
         status_code=201,
         content_type="application/json",
@@ -105,8 +114,11 @@ def read_client(client_id: str) -> OAuthClientOut:
     "/v1/oauth-clients/<client_id>",
     summary="Rename an OAuth client or rotate its secret",
     tags=["oauth-clients"],
+    middlewares=[audited("oauth_client.updated", resource="oauth_client", id_param="client_id")],
 )
 def patch_client(client_id: str, body: OAuthClientPatch) -> OAuthClientOut:
+    # the names of the fields changed, never their values (a client secret is one)
+    audit.note(fields=sorted(body.model_fields_set))
     principal = require_admin_write(router)
     record = update_oauth_client(
         get_services(), principal.tenant, client_id, name=body.name, client_secret=body.client_secret
@@ -118,6 +130,7 @@ def patch_client(client_id: str, body: OAuthClientPatch) -> OAuthClientOut:
     "/v1/oauth-clients/<client_id>",
     summary="Delete an OAuth client (409 while connections use it)",
     tags=["oauth-clients"],
+    middlewares=[audited("oauth_client.deleted", resource="oauth_client", id_param="client_id")],
 )
 def delete_client(client_id: str) -> Response[None]:
     principal = require_admin_write(router)

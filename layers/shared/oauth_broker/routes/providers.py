@@ -8,7 +8,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
+from oauth_broker import audit
 from oauth_broker.errors import Conflict
+from oauth_broker.http.audited import audited
 from oauth_broker.http.resolver import current_principal, new_router, require_admin_write
 from oauth_broker.providers.registry import TenantProvider, provider_registry
 from oauth_broker.services import get_services
@@ -85,6 +87,7 @@ def list_providers() -> ProviderList:
     "(200); a bigger tenant's rest is switched through the broker's work queue within moments "
     "(202, same body). Idempotent: repeat it to finish an interrupted switch.",
     tags=["providers"],
+    middlewares=[audited("provider.updated", resource="provider", id_param="key")],
     responses={
         200: {
             "description": "the provider's new state; every connection switched",
@@ -103,11 +106,13 @@ def patch_provider(key: str, body: ProviderPatch) -> Response[ProviderOut]:
         restore_provider_connections,
     )
 
+    audit.note(action="provider.enabled" if body.enabled else "provider.disabled", enabled=body.enabled)
     principal = require_admin_write(router)
     services = get_services()
     provider = provider_registry(services).set_enabled(principal.tenant, key, body.enabled)
     switch = disable_provider_connections if not body.enabled else restore_provider_connections
     report = switch(services, principal.tenant, key)
+    audit.note(switched=report.changed, queued=bool(report.queued))
     if report.failed:
         raise Conflict(
             f"{report.failed} connection(s) changed concurrently and were not switched; repeat the request"
@@ -128,6 +133,7 @@ def patch_provider(key: str, body: ProviderPatch) -> Response[ProviderOut]:
     "plus an optional `enabled` (default true).",
     tags=["providers"],
     status_code=201,
+    middlewares=[audited("provider.registered", resource="provider")],
 )
 def create_provider(body: Annotated[dict[str, Any], Body()]) -> Response[ProviderOut]:
     principal = require_admin_write(router)
@@ -141,6 +147,7 @@ def create_provider(body: Annotated[dict[str, Any], Body()]) -> Response[Provide
             errors=[{"loc": ["body", "enabled"], "msg": "must be a boolean", "type": "bool_type"}],
         )
     provider = provider_registry(get_services()).register_custom(principal.tenant, data, enabled=enabled)
+    audit.note(resource_id=provider.key, custom=True, enabled=provider.enabled)
     return Response(
         status_code=201,
         content_type="application/json",

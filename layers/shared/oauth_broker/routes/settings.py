@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from oauth_broker import audit
 from oauth_broker.crypto.envelope import EncryptionContext
+from oauth_broker.http.audited import audited
 from oauth_broker.http.resolver import current_principal, new_router, require_admin, require_admin_write
 from oauth_broker.ids import hint
 from oauth_broker.services import get_services
@@ -79,9 +81,19 @@ def read_settings() -> SettingsOut:
     return SettingsOut.of(get_services().settings.get(principal.tenant))
 
 
-@router.patch("/v1/settings", summary="Change the tenant's settings", tags=["settings"])
+@router.patch(
+    "/v1/settings",
+    summary="Change the tenant's settings",
+    tags=["settings"],
+    middlewares=[audited("settings.updated", resource="settings")],
+)
 def patch_settings(body: SettingsPatch) -> SettingsOut:
+    # the names of the fields changed, never their values (a webhook secret is one)
+    audit.note(fields=sorted(body.model_fields_set))
     principal = require_admin_write(router)
+    audit.note(resource_id=principal.tenant)
+    if body.expose_access_tokens is not None:
+        audit.note(expose_access_tokens=body.expose_access_tokens)
     services = get_services()
     if body.webhook_url is not None:
         _check_webhook_target(services, body.webhook_url)

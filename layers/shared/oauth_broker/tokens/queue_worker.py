@@ -82,10 +82,6 @@ class BatchReport:
         with self._lock:
             self.outcomes[name] += n
 
-    def metrics(self) -> dict[str, int]:
-        """What the refresh function publishes as CloudWatch metrics for the batch."""
-        return {f"queue_{k}": v for k, v in sorted(self.outcomes.items())}
-
 
 def is_sqs_event(event: Mapping[str, Any]) -> bool:
     records = event.get("Records")

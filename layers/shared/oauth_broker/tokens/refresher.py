@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext, KeyServiceError
 from oauth_broker.errors import ConfirmationRequired, NeedsReauth, NotFound, ProviderDisabled, UpstreamError
-from oauth_broker.observability import logger, metrics
+from oauth_broker.observability import logger, metric
 from oauth_broker.store.connections import REFRESHABLE, ConnectionStore
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
 from oauth_broker.store.schedule import USE_RECORD_INTERVAL_SECONDS
@@ -304,7 +304,7 @@ class TokenRefresher:
                 "connection use not recorded",
                 extra={"connection_id": conn.id, "tenant": conn.tenant, "error_type": type(exc).__name__},
             )
-            metrics.add_metric(name="use_record_failed", unit="Count", value=1)
+            metric("use_record_failed")
             return False
         if written:
             with self._cache_lock:
@@ -573,6 +573,7 @@ class TokenRefresher:
                 self.leases.renew(current.id, holder, self.lease_seconds)
         if saved is None:
             # Nothing was handed out: the stored tokens are untouched and still the truth.
+            metric("refresh_failed")
             logger.warning(
                 "refreshed tokens could not be stored",
                 extra={"connection_id": current.id, "tenant": current.tenant, "rotated": rotated},
@@ -586,6 +587,7 @@ class TokenRefresher:
             connection_version=saved.version,
         )
         self._cache_put(saved, token)
+        metric("refreshed")
         logger.info(
             "connection token refreshed",
             extra={
@@ -634,6 +636,7 @@ class TokenRefresher:
             "connection needs re-authorization",
             extra={"connection_id": saved.id, "tenant": saved.tenant, "reason": reason},
         )
+        metric("needs_reauth")
         self.publisher.publish("needs_reauth", saved, reason=reason)
         raise needs_reauth_error(saved)
 
@@ -662,6 +665,7 @@ class TokenRefresher:
                 if not _is_transient_store_error(exc):
                     raise
                 break
+        metric("refresh_failed")
         logger.warning(
             "token refresh failed",
             extra={

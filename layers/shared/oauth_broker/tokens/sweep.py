@@ -72,18 +72,6 @@ class SweepReport:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def metrics(self) -> dict[str, int]:
-        """The counts the refresh function publishes as CloudWatch metrics."""
-        return {
-            "refreshed": self.refreshed,
-            "failed": self.failed,
-            "needs_reauth": self.needs_reauth,
-            "skipped": self.skipped,
-            "remaining": self.remaining,
-            "discarded": self.discarded,
-            "enqueued": self.enqueued,
-        }
-
 
 class RefreshSweep:
     def __init__(
