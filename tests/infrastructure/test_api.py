@@ -24,6 +24,7 @@ ROUTES: dict[str, set[str]] = {
         "PATCH /v1/settings",
         "POST /v1/api-keys",
         "GET /v1/api-keys",
+        "GET /v1/audit",
         "DELETE /v1/api-keys/{id}",
         "GET /v1/providers",
         "POST /v1/providers",
@@ -172,11 +173,14 @@ def webhook_rule(stack: Stack) -> dict[str, Any]:
     return rules[0]
 
 
-def test_given_the_webhook_function_when_reading_its_trigger_then_it_receives_the_broker_events_from_the_bus(
+def test_given_the_webhook_function_when_reading_its_trigger_then_it_gets_broker_events_but_audit_ones(
     webhook_rule: dict[str, Any],
 ) -> None:
     assert webhook_rule["EventBusName"] == {"Ref": "EventBus"}
-    assert webhook_rule["Pattern"] == {"source": ["oauth-broker"]}
+    assert webhook_rule["Pattern"] == {
+        "source": ["oauth-broker"],
+        "detail-type": [{"anything-but": {"prefix": "audit."}}],
+    }
 
 
 def test_given_the_webhook_rule_when_delivery_fails_then_it_retries_and_dead_letters_to_an_encrypted_queue(

@@ -40,7 +40,7 @@ GLOBAL_ENVIRONMENT = {
     "ADMIN_CLAIM": {"Ref": "AdminClaim"},
     "ADMIN_GROUP": {"Ref": "AdminGroup"},
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
-    "POWERTOOLS_SERVICE_NAME": "oauth-broker",
+    "POWERTOOLS_SERVICE_NAME": {"Ref": "AWS::StackName"},  # the metrics' `service` dimension
     "POWERTOOLS_METRICS_NAMESPACE": "OAuthBroker",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
     "LOG_LEVEL": {"Ref": "LogLevel"},
@@ -188,7 +188,17 @@ def test_given_the_stack_outputs_when_reading_them_then_url_table_bus_and_key_ar
     outputs = stack.template["Outputs"]
     api_url = "https://${BrokerApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
 
-    assert set(outputs) == {"ApiUrl", "CallbackUrl", "TableName", "EventBusName", "KmsKeyArn"}
+    assert set(outputs) == {
+        "ApiUrl",
+        "CallbackUrl",
+        "TableName",
+        "EventBusName",
+        "KmsKeyArn",
+        "AlarmTopicArn",  # the operations outputs: tests/infrastructure/test_alarms.py
+        "DashboardName",
+        "DashboardUrl",
+        "ApiAccessLogGroup",
+    }
     assert outputs["ApiUrl"]["Value"] == {"Fn::Sub": api_url}
     assert outputs["TableName"]["Value"] == {"Ref": "Table"}
     assert outputs["EventBusName"]["Value"] == {"Ref": "EventBus"}
