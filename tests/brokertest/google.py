@@ -94,6 +94,7 @@ def seed_connection(
         name=f"{email} ({provider})",
         provider=provider,
         oauth_client_id=client.id,
+        provider_client_id=fields.pop("provider_client_id", client.client_id),
         account_email=email,
         account_sub=f"sub-{email}",
         scopes_requested=requested,

@@ -55,7 +55,7 @@ def test_given_the_table_when_reading_its_keys_then_they_are_string_pk_and_sk(ta
     assert (types["pk"], types["sk"]) == ("S", "S")
 
 
-def test_given_the_table_when_listing_its_indexes_then_they_are_exactly_by_owner_by_tenant_and_by_refresh_due(
+def test_given_the_table_when_listing_its_indexes_then_they_are_exactly_the_four_the_code_queries(
     table: dict[str, Any],
 ) -> None:
     indexes = {
@@ -67,6 +67,7 @@ def test_given_the_table_when_listing_its_indexes_then_they_are_exactly_by_owner
         "ByOwner": ([("owner_pk", "HASH"), ("owner_sk", "RANGE")], "ALL"),
         "ByTenant": ([("tenant_pk", "HASH"), ("tenant_sk", "RANGE")], "ALL"),
         "ByRefreshDue": ([("due_pk", "HASH"), ("due_at", "RANGE")], "KEYS_ONLY"),
+        "ByProviderClient": ([("pclient_pk", "HASH"), ("pclient_sk", "RANGE")], "KEYS_ONLY"),
     }
 
 
@@ -83,6 +84,8 @@ def test_given_the_table_when_reading_attribute_types_then_due_at_is_a_number_an
         "tenant_pk": "S",
         "tenant_sk": "S",
         "due_pk": "S",
+        "pclient_pk": "S",
+        "pclient_sk": "S",
         "due_at": "N",
     }
 

@@ -208,6 +208,7 @@ def _finish(
         "expires_at": now + tokens.expires_in if tokens.expires_in is not None else None,
         "token_type": tokens.token_type,
         "refresh_failures": 0,
+        "provider_client_id": client.client_id,
     }
     if account.email:
         fields["account_email"] = account.email

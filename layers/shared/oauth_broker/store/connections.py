@@ -1,4 +1,5 @@
-"""Connections: one item per grant, readable by id, by owner and by tenant; CAS on `version`."""
+"""Connections: one item per grant, readable by id, by owner, by tenant and by the grant at the
+provider (ByProviderClient: the client id there and the account); CAS on `version`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from oauth_broker.auth.principal import Principal
 from oauth_broker.errors import NotFound
 from oauth_broker.store.cursor import decode_cursor, encode_cursor
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
+from oauth_broker.store.oauth_clients import provider_client_key
 from oauth_broker.store.schedule import USE_RECORD_INTERVAL_SECONDS, RefreshSchedule
 from oauth_broker.store.table import ConditionFailed, Table
 
@@ -74,6 +76,11 @@ class ConnectionStore:
             "tenant_sk": f"CON#{rec.created_at}#{rec.id}",
             **rec.to_item(),
         }
+        # Sparse grant index: connections whose grant at the provider is known (client id there and
+        # account), for shared-grant lookups and the provider's security events.
+        if rec.provider_client_id and rec.account_sub:
+            item["pclient_pk"] = provider_client_key(rec.provider_client_id)
+            item["pclient_sk"] = f"CON#{rec.account_sub}#{rec.tenant}#{rec.id}"
         # Sparse refresh-due index: only connections that can and should be refreshed, at their
         # next refresh-ahead or liveness time (`store.schedule`).
         due_at = self.schedule.due_at(rec)
@@ -109,6 +116,32 @@ class ConnectionStore:
         )
         return [ConnectionRecord.from_item(i) for i in items], encode_cursor(last)
 
+    def by_account(
+        self, client_id: str, account_sub: str, *, tenant: str | None = None
+    ) -> list[ConnectionRecord]:
+        """Every connection (of `tenant`, or of any tenant) of the account `account_sub` through an
+        OAuth client whose id at the provider is `client_id`: Queries of the ByProviderClient index
+        (keys only, eventually consistent), each match then read consistently. Connections made
+        before the index existed (no `provider_client_id`) are not found."""
+        prefix = f"CON#{account_sub}#" + (f"{tenant}#" if tenant is not None else "")
+        items = self.table.query_all(
+            "pclient_pk = :p AND begins_with(pclient_sk, :s)",
+            {":p": provider_client_key(client_id), ":s": prefix},
+            index="ByProviderClient",
+        )
+        found: list[ConnectionRecord] = []
+        for item in items:
+            connection_id = str(item["pk"]).removeprefix("CON#")
+            current = self.get(connection_id)
+            if (
+                current is not None
+                and current.provider_client_id == client_id
+                and current.account_sub == account_sub
+                and (tenant is None or current.tenant == tenant)
+            ):
+                found.append(current)
+        return found
+
     def grant_siblings(
         self, rec: ConnectionRecord, *, oauth_client_ids: Iterable[str] = (), include_self: bool = False
     ) -> list[ConnectionRecord]:
@@ -120,11 +153,19 @@ class ConnectionStore:
         With `include_self`, the stored connection `rec.id` counts too. Empty without an
         `account_sub`.
 
-        One Query of the ByTenant index per page, filtered; the index is eventually consistent, so
-        every match is confirmed with a consistent read of its item.
+        Through the ByProviderClient index (`by_account`) when `rec` knows its client id at the
+        provider. A connection made before that index (no `provider_client_id`) is matched the old
+        way: one Query of the ByTenant index per page, filtered; either index is eventually
+        consistent, so every match is confirmed with a consistent read of its item.
         """
         if not rec.account_sub:
             return []
+        if rec.provider_client_id:
+            return [
+                other
+                for other in self.by_account(rec.provider_client_id, rec.account_sub, tenant=rec.tenant)
+                if (include_self or other.id != rec.id) and holds_live_grant(other)
+            ]
         others = sorted(set(oauth_client_ids) - {rec.oauth_client_id})
         clients = [rec.oauth_client_id, *others][:MAX_FILTER_CLIENTS]
         values: dict[str, Any] = {

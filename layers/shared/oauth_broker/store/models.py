@@ -62,6 +62,9 @@ class ConnectionRecord(Item):
     name: str
     provider: str
     oauth_client_id: str
+    # the OAuth client's own id at the provider (Google's `….apps.googleusercontent.com`): with
+    # `account_sub`, what names the grant there (`ConnectionStore.by_account`)
+    provider_client_id: str | None = None
     account_email: str | None = None
     account_sub: str | None = None
     account_hd: str | None = None
