@@ -22,13 +22,14 @@ afterwards would tell them it had not.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from oauth_broker.binding import bound
 from oauth_broker.ids import new_id
 from oauth_broker.observability import logger, metric
 
@@ -162,13 +163,9 @@ class AuditScope:
 _scope: ContextVar[AuditScope | None] = ContextVar("oauth_broker_audit_scope", default=None)
 
 
-@contextmanager
-def audit_scope(scope: AuditScope) -> Iterator[AuditScope]:
-    token = _scope.set(scope)
-    try:
-        yield scope
-    finally:
-        _scope.reset(token)
+def audit_scope(scope: AuditScope) -> AbstractContextManager[AuditScope]:
+    """`scope` is the action in progress for the length of a `with` block."""
+    return bound(_scope, scope)
 
 
 def current_scope() -> AuditScope | None:

@@ -21,13 +21,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 
+from oauth_broker.binding import bound
 from oauth_broker.metrics_catalog import FUNCTIONS, METRICS, NAMESPACE
 
 __all__ = ["InvocationMetrics", "logger", "metric", "observed", "status_class"]
@@ -136,13 +137,9 @@ def metric(name: str, value: float = 1, **dimensions: str) -> None:
         current.add(name, value, **dimensions)
 
 
-@contextmanager
-def bound_metrics(metrics: InvocationMetrics) -> Iterator[InvocationMetrics]:
-    token = _current.set(metrics)
-    try:
-        yield metrics
-    finally:
-        _current.reset(token)
+def bound_metrics(metrics: InvocationMetrics) -> AbstractContextManager[InvocationMetrics]:
+    """`metrics` is the current invocation's for the length of a `with` block."""
+    return bound(_current, metrics)
 
 
 def _first_invocation(function: str) -> bool:

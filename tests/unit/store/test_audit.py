@@ -43,6 +43,25 @@ def trail(store: AuditStore, *, days: int = 400) -> tuple[AuditTrail, Published]
     return AuditTrail(store, published, retention_days=days), published  # type: ignore[arg-type]
 
 
+def add_record(
+    audit: AuditTrail,
+    *,
+    tenant: str = "acme",
+    outcome: str = "succeeded",
+    actor: Actor = ALICE,
+    resource_type: str = "connection",
+    **fields: Any,
+) -> dict[str, Any]:
+    """`audit.record(...)` with this file's usual tenant, outcome, actor and resource type."""
+    return audit.record(
+        tenant=tenant,
+        outcome=outcome,
+        actor=actor,
+        resource_type=resource_type,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 def raw_item(aws, tenant: str, record: dict[str, Any]) -> dict[str, Any]:
     key = {"pk": {"S": f"AUDIT#{tenant}"}, "sk": {"S": f"{record['occurred_at']}#{record['id']}"}}
     return aws.dynamodb.get_item(TableName=aws.resources.table_name, Key=key)["Item"]
@@ -52,14 +71,8 @@ def test_given_a_record_when_written_then_it_is_in_the_tenants_partition_with_a_
     aws, store
 ):
     audit, published = trail(store, days=30)
-    record = audit.record(
-        tenant="acme",
-        action="api_key.created",
-        outcome="succeeded",
-        actor=ALICE,
-        resource_type="api_key",
-        resource_id="key_9",
-        status=201,
+    record = add_record(
+        audit, action="api_key.created", resource_type="api_key", resource_id="key_9", status=201
     )
     item = raw_item(aws, "acme", record)
     occurred = parse_instant(record["occurred_at"])
@@ -86,24 +99,10 @@ def test_given_an_existing_record_when_the_same_key_is_appended_again_then_it_is
 
 def test_given_records_of_two_tenants_when_one_lists_then_it_sees_only_its_own_newest_first(store):
     audit, _ = trail(store)
-    first = audit.record(
-        tenant="acme",
-        action="api_key.created",
-        outcome="succeeded",
-        actor=ALICE,
-        resource_type="api_key",
-        resource_id="key_1",
-    )
-    audit.record(
-        tenant="globex",
-        action="api_key.created",
-        outcome="succeeded",
-        actor=ALICE,
-        resource_type="api_key",
-        resource_id="key_1",
-    )
-    second = audit.record(
-        tenant="acme",
+    first = add_record(audit, action="api_key.created", resource_type="api_key", resource_id="key_1")
+    add_record(audit, tenant="globex", action="api_key.created", resource_type="api_key", resource_id="key_1")
+    second = add_record(
+        audit,
         action="api_key.deleted",
         outcome="failed",
         actor=KEY,
@@ -120,30 +119,9 @@ def test_given_records_of_two_tenants_when_one_lists_then_it_sees_only_its_own_n
 
 def test_given_filters_when_listing_then_resource_actor_obo_action_and_time_window_select(store):
     audit, _ = trail(store)
-    a = audit.record(
-        tenant="acme",
-        action="connection.deleted",
-        outcome="succeeded",
-        actor=ALICE,
-        resource_type="connection",
-        resource_id="con_a",
-    )
-    b = audit.record(
-        tenant="acme",
-        action="connection.token_exposed",
-        outcome="succeeded",
-        actor=KEY,
-        resource_type="connection",
-        resource_id="con_b",
-    )
-    c = audit.record(
-        tenant="acme",
-        action="connection.revoked",
-        outcome="succeeded",
-        actor=SYSTEM,
-        resource_type="connection",
-        resource_id="con_a",
-    )
+    a = add_record(audit, action="connection.deleted", resource_id="con_a")
+    b = add_record(audit, action="connection.token_exposed", actor=KEY, resource_id="con_b")
+    c = add_record(audit, action="connection.revoked", actor=SYSTEM, resource_id="con_a")
 
     def ids(**kw: Any) -> list[str]:
         return [r["id"] for r in store.list("acme", AuditFilter(**kw))[0]]
@@ -160,14 +138,7 @@ def test_given_filters_when_listing_then_resource_actor_obo_action_and_time_wind
 def test_given_more_records_than_the_limit_when_paging_then_every_record_comes_once_in_order(store):
     audit, _ = trail(store)
     made = [
-        audit.record(
-            tenant="acme",
-            action="api_key.created",
-            outcome="succeeded",
-            actor=ALICE,
-            resource_type="api_key",
-            resource_id=f"key_{i}",
-        )
+        add_record(audit, action="api_key.created", resource_type="api_key", resource_id=f"key_{i}")
         for i in range(5)
     ]
     seen: list[str] = []
@@ -183,13 +154,8 @@ def test_given_more_records_than_the_limit_when_paging_then_every_record_comes_o
 def test_given_another_tenants_cursor_when_listing_then_it_is_refused(store):
     audit, _ = trail(store)
     for i in range(2):
-        audit.record(
-            tenant="globex",
-            action="api_key.created",
-            outcome="succeeded",
-            actor=ALICE,
-            resource_type="api_key",
-            resource_id=f"key_{i}",
+        add_record(
+            audit, tenant="globex", action="api_key.created", resource_type="api_key", resource_id=f"key_{i}"
         )
     _, cursor = store.list("globex", AuditFilter(), limit=1)
     assert cursor is not None
@@ -226,14 +192,7 @@ class FailingStore:
 def test_given_a_store_failing_once_when_recording_then_the_retry_writes_it_and_it_is_published():
     store = FailingStore(1)
     audit, published = trail(store)  # type: ignore[arg-type]
-    record = audit.record(
-        tenant="acme",
-        action="settings.updated",
-        outcome="succeeded",
-        actor=ALICE,
-        resource_type="settings",
-        resource_id="acme",
-    )
+    record = add_record(audit, action="settings.updated", resource_type="settings", resource_id="acme")
     assert store.calls == 2
     assert published.records == [record]
 
@@ -242,14 +201,7 @@ def test_given_a_store_that_keeps_failing_when_recording_then_an_error_names_the
     store = FailingStore(99)
     audit, published = trail(store)  # type: ignore[arg-type]
     with captured_logs() as log_lines, recorded_metrics("api") as recorded:
-        record = audit.record(
-            tenant="acme",
-            action="settings.updated",
-            outcome="succeeded",
-            actor=ALICE,
-            resource_type="settings",
-            resource_id="acme",
-        )
+        record = add_record(audit, action="settings.updated", resource_type="settings", resource_id="acme")
     assert store.calls == 3
     assert published.records == []
     assert recorded.total("audit_write_failed") == 1  # the metric an operator alarms on

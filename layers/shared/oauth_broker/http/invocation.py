@@ -12,13 +12,14 @@ bound invocation (a resolver driven by hand), the router's own event is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from oauth_broker.auth.principal import Principal
+from oauth_broker.binding import bound
 from oauth_broker.http.principal import principal_from_event
 from oauth_broker.tokens.clock import SYSTEM_CLOCK, Clock
 
@@ -97,14 +98,9 @@ class Invocation:
         return str(value) if value is not None else None
 
 
-@contextmanager
-def bind_invocation(event: Mapping[str, Any], context: Any) -> Iterator[Invocation]:
-    invocation = Invocation(event, context)
-    token = _current.set(invocation)
-    try:
-        yield invocation
-    finally:
-        _current.reset(token)
+def bind_invocation(event: Mapping[str, Any], context: Any) -> AbstractContextManager[Invocation]:
+    """The invocation of `event` is the current one for the length of a `with` block."""
+    return bound(_current, Invocation(event, context))
 
 
 def current_invocation(router: Any = None) -> Invocation:
