@@ -3,6 +3,9 @@
 oauth-broker dev [--port N] [--providers-file F] [--reset]   serve the whole broker on 127.0.0.1
 oauth-broker dev-token [--tenant T] [--user U] [--admin]     print a JWT the local broker accepts
 oauth-broker invoke FUNCTION -e events/FILE.json             run one function with a saved event
+oauth-broker google risc-register --service-account F --endpoint URL [--events E ...]
+oauth-broker google risc-status --service-account F          Cross-Account Protection stream
+oauth-broker google risc-test --service-account F [--state S]  ask Google for a verification event
 
 Mistakes in a command (a busy port, an unknown function, a missing event file) are one line on
 stderr, `oauth-broker: ...`, and exit code 2.
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from oauth_broker_dev.google_risc import RiscApiError
 from oauth_broker_dev.invoke import InvokeError
 
 TOKEN_HOURS = 12
@@ -43,13 +47,16 @@ def _data_dir() -> Path:
 
 
 def _reset(data_dir: Path) -> list[str]:
-    """Delete the persisted local data (the store; the dev IdP key stays, so tokens stay valid)."""
+    """Delete the persisted local data (the store, the metrics written; the dev IdP key stays, so
+    tokens stay valid)."""
     from oauth_broker_dev.persistence import RUNNING_FILE
-    from oauth_broker_dev.server import STORE_FILE
+    from oauth_broker_dev.server import METRICS_FILE, STORE_FILE
 
     removed = []
-    for path in sorted(data_dir.glob(f"{STORE_FILE}*")) + sorted(
-        data_dir.glob("providers.fake-google.*.json")
+    for path in (
+        sorted(data_dir.glob(f"{STORE_FILE}*"))
+        + sorted(data_dir.glob("providers.fake-google.*.json"))
+        + sorted(data_dir.glob(METRICS_FILE))
     ):
         path.unlink(missing_ok=True)
         removed.append(path.name)
@@ -221,6 +228,79 @@ def _invoke(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _risc_api(args: argparse.Namespace) -> Any:
+    from oauth_broker_dev.google_risc import RiscApi, load_service_account
+
+    return RiscApi(load_service_account(args.service_account), api_base=args.api_base)
+
+
+def _risc_register(args: argparse.Namespace) -> int:
+    from oauth_broker_dev.google_risc import event_uris
+
+    events = event_uris(args.events)
+    stream = _risc_api(args).register(args.endpoint, events)
+    print(json.dumps(stream, indent=2))
+    print(f"oauth-broker: Google will push {len(events)} event type(s) to {args.endpoint}", file=sys.stderr)
+    return 0
+
+
+def _risc_status(args: argparse.Namespace) -> int:
+    print(json.dumps(_risc_api(args).status(), indent=2))
+    return 0
+
+
+def _risc_test(args: argparse.Namespace) -> int:
+    import secrets
+
+    state = args.state or f"oauth-broker risc-test {secrets.token_hex(4)}"
+    _risc_api(args).verify(state)
+    print(json.dumps({"verification_requested": True, "state": state}, indent=2))
+    print(
+        "oauth-broker: Google sends a verification event with this state to the registered receiver; "
+        "the receiver logs it and answers 202",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _add_google_commands(sub: Any) -> None:
+    from oauth_broker_dev.google_risc import EVENT_TYPES, RISC_API
+
+    google = sub.add_parser("google", help="Google Cross-Account Protection (RISC) registration")
+    commands = google.add_subparsers(dest="google_command", required=True)
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--service-account",
+            required=True,
+            metavar="FILE",
+            help="JSON key of a service account with the RISC Configuration Admin role",
+        )
+        parser.add_argument("--api-base", default=RISC_API, help=f"the RISC API (default: {RISC_API})")
+
+    reg = commands.add_parser(
+        "risc-register", help="register the receiver: Google pushes security events to it"
+    )
+    common(reg)
+    reg.add_argument("--endpoint", required=True, help="the receiver: <ApiUrl>/v1/google/risc")
+    reg.add_argument(
+        "--events",
+        nargs="+",
+        metavar="EVENT",
+        help=f"event types, short names or URIs (default: all: {', '.join(EVENT_TYPES)})",
+    )
+    reg.set_defaults(func=_risc_register)
+
+    status = commands.add_parser("risc-status", help="the registered stream and whether it is enabled")
+    common(status)
+    status.set_defaults(func=_risc_status)
+
+    test = commands.add_parser("risc-test", help="ask Google to send a verification event to the receiver")
+    common(test)
+    test.add_argument("--state", help="a string the verification event carries (default: a random one)")
+    test.set_defaults(func=_risc_test)
+
+
 def _add_principal_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", default="demo", help="the token's tenant (default: demo)")
     parser.add_argument(
@@ -267,12 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_principal_options(inv)
     inv.set_defaults(func=_invoke)
 
+    _add_google_commands(sub)
+
     args = parser.parse_args(argv)
     if getattr(args, "providers_file", None) is None and os.environ.get("BROKER_PROVIDERS_FILE"):
         args.providers_file = os.environ["BROKER_PROVIDERS_FILE"]
     try:
         return int(args.func(args))
-    except (CliError, InvokeError) as exc:
+    except (CliError, InvokeError, RiscApiError) as exc:
         print(f"oauth-broker: {exc}", file=sys.stderr)
         return 2
 

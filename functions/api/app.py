@@ -1,5 +1,6 @@
 """Management API: health, OpenAPI, settings, API keys, providers, OAuth clients, connect sessions,
-connections, the audit trail. Unknown /v1 routes land here and get a 404 problem document.
+connections, the audit trail, pending revocations. Unknown /v1 routes land here and get a 404
+problem document.
 
 The routes are grouped by path (`oauth_broker.http.route_table`): a cold start imports only the
 group of the request it serves (its route modules, request models and domain code), not all six.
@@ -39,6 +40,7 @@ table = RouteTable(
     RouteGroup(("/v1/connect-sessions",), routers("connect_sessions")),
     RouteGroup(("/v1/connections",), routers("connections", "connection_lifecycle")),
     RouteGroup(("/v1/audit",), routers("audit")),
+    RouteGroup(("/v1/revocations",), routers("revocations")),
     default=routers("system"),  # health, openapi.json, and the 404 of every unknown route
 )
 

@@ -180,6 +180,25 @@ def pk_starts(prefix: str) -> Callable[[dict[str, Any]], bool]:
     return match
 
 
+def transaction_writes(prefix: str, sk: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    """A `when` matching a TransactWriteItems that puts or deletes an item whose partition key
+    starts with `prefix` (and whose sort key is `sk`)."""
+
+    def match(params: dict[str, Any]) -> bool:
+        for operation in params.get("TransactItems", []):
+            for kind in ("Put", "Delete"):
+                target = (operation.get(kind) or {}).get("Item") or (operation.get(kind) or {}).get("Key")
+                if (
+                    target
+                    and str(target["pk"].get("S", "")).startswith(prefix)
+                    and (sk is None or target["sk"].get("S") == sk)
+                ):
+                    return True
+        return False
+
+    return match
+
+
 def conditional(params: dict[str, Any]) -> bool:
     return "ConditionExpression" in params
 

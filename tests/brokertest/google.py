@@ -11,6 +11,7 @@ import httpx
 
 from brokertest.world import Aws, World, build_world
 from oauth_broker.crypto.envelope import EncryptionContext
+from oauth_broker.crypto.token_identifiers import token_digests
 from oauth_broker.ids import hint, new_id
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus, OAuthClientRecord
 from oauth_broker.timeutil import now_epoch, rfc3339
@@ -87,6 +88,9 @@ def seed_connection(
     con_id = new_id("con")
     now = rfc3339()
     lifetime = int(tokens.get("expires_in", 3600)) if expires_in is None else expires_in
+    # indexed by its refresh token's identifiers, as the callback does
+    if catalog.get(provider).risc is not None:
+        fields.setdefault("rt_digests", list(token_digests(tokens["refresh_token"])))
     rec = ConnectionRecord(
         id=con_id,
         tenant=tenant,

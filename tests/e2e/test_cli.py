@@ -72,6 +72,15 @@ def test_given_dev_when_ready_then_the_banner_says_the_tokens_lifetime_how_to_mi
     assert "valid 12 hours; `make token` mints another" in banner
     assert f"data:       {state_dir} (kept across restarts; `make dev-reset` starts clean)" in banner
     assert settings.status_code == 200  # the banner's token is an admin's of tenant demo
+    metrics_file = state_dir / "metrics.emf.jsonl"
+    assert f"metrics:    {metrics_file} (CloudWatch EMF, one per line)" in banner
+    settings_requests = [
+        doc
+        for doc in map(json.loads, metrics_file.read_text().splitlines())
+        if doc.get("route") == "GET /v1/settings" and "requests" in doc
+    ]
+    assert settings_requests and settings_requests[0]["status_class"] == "2xx"  # EMF in the file
+    assert '"_aws"' not in banner + dev.stdout()  # and not in the terminal
 
 
 def test_given_a_client_and_a_connection_when_dev_is_stopped_and_started_again_then_both_still_work(
@@ -126,10 +135,13 @@ def saved_client(state_dir: Path) -> str:
 def test_given_saved_data_when_dev_reset_runs_then_the_next_dev_starts_empty(state_dir: Path) -> None:
     token = saved_client(state_dir)
 
+    metrics_written = (state_dir / "metrics.emf.jsonl").exists()
     reset = run_cli("dev-reset", state_dir=state_dir)
+    metrics_kept = (state_dir / "metrics.emf.jsonl").exists()
     with dev_server(state_dir) as dev:
         listed = httpx.get(f"{dev.base_url}/v1/oauth-clients", headers=bearer(token), timeout=30)
 
+    assert metrics_written and not metrics_kept
     assert reset.returncode == 0 and reset.stdout.startswith(
         f"oauth-broker: local data in {state_dir} deleted"
     )

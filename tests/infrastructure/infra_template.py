@@ -25,6 +25,7 @@ FUNCTIONS = (
     "ProxyFunction",
     "RefreshFunction",
     "WebhookFunction",
+    "RiscFunction",
 )
 
 

@@ -11,7 +11,13 @@ import pytest
 
 from infrastructure.infra_template import FUNCTIONS, Route, Stack
 
-PUBLIC = {"GET /v1/health", "GET /v1/openapi.json", "GET /v1/oauth/authorize", "GET /v1/oauth/callback"}
+PUBLIC = {
+    "GET /v1/health",
+    "GET /v1/openapi.json",
+    "GET /v1/oauth/authorize",
+    "GET /v1/oauth/callback",
+    "POST /v1/google/risc",  # Google's security events: the token's signature is the credential
+}
 
 ROUTES: dict[str, set[str]] = {
     "AuthorizerFunction": set(),
@@ -25,6 +31,7 @@ ROUTES: dict[str, set[str]] = {
         "POST /v1/api-keys",
         "GET /v1/api-keys",
         "GET /v1/audit",
+        "GET /v1/revocations",
         "DELETE /v1/api-keys/{id}",
         "GET /v1/providers",
         "POST /v1/providers",
@@ -53,6 +60,7 @@ ROUTES: dict[str, set[str]] = {
     },
     "RefreshFunction": set(),
     "WebhookFunction": set(),
+    "RiscFunction": {"POST /v1/google/risc"},
 }
 
 
@@ -121,7 +129,7 @@ def test_given_the_default_authorizer_when_api_gateway_calls_it_then_it_has_perm
     assert authorizer["EnableFunctionDefaultPermissions"] is True
 
 
-def test_given_every_route_when_reading_auth_then_only_health_openapi_authorize_callback_are_public(
+def test_given_every_route_when_reading_auth_then_only_health_openapi_authorize_callback_risc_are_public(
     stack: Stack,
 ) -> None:
     assert {route.key for route in all_routes(stack) if route.public} == PUBLIC

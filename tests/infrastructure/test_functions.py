@@ -17,6 +17,7 @@ CODE_DIRS = {
     "ProxyFunction": "functions/proxy",
     "RefreshFunction": "functions/refresh",
     "WebhookFunction": "functions/webhook",
+    "RiscFunction": "functions/risc",
 }
 
 LIMITS = {  # function -> (timeout seconds, memory MB)
@@ -27,6 +28,7 @@ LIMITS = {  # function -> (timeout seconds, memory MB)
     "ProxyFunction": (29, 256),  # waits on Google: the cheapest size that stays fast (bench_cost.py)
     "RefreshFunction": (300, 1769),
     "WebhookFunction": (29, 512),
+    "RiscFunction": (29, 256),  # a few DynamoDB writes and one event per connection it cuts
 }
 
 GLOBAL_ENVIRONMENT = {
@@ -60,7 +62,7 @@ def environment(stack: Stack, function: str) -> dict[str, Any]:
     return merged
 
 
-def test_given_the_template_when_listing_functions_then_there_are_exactly_the_seven_broker_functions(
+def test_given_the_template_when_listing_functions_then_there_are_exactly_the_eight_broker_functions(
     stack: Stack,
 ) -> None:
     assert set(stack.of_type("AWS::Serverless::Function")) == set(FUNCTIONS)

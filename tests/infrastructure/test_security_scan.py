@@ -12,7 +12,14 @@ import pytest
 
 from infrastructure.infra_template import FUNCTIONS, Stack
 
-REQUEST_PATH = {"AuthorizerFunction", "AuthorizeFunction", "CallbackFunction", "ApiFunction", "ProxyFunction"}
+REQUEST_PATH = {
+    "AuthorizerFunction",
+    "AuthorizeFunction",
+    "CallbackFunction",
+    "ApiFunction",
+    "ProxyFunction",
+    "RiscFunction",
+}
 
 # resource -> the checks skipped on it (each with its reason in the template)
 EXPECTED_SKIPS: dict[str, set[str]] = {

@@ -70,6 +70,12 @@ def run_full_flow(world, fake, receiver) -> dict[str, str]:
     fake.revoke_all_for(flow.confirmed.json["account"]["email"])
     assert world.request("POST", f"/v1/connections/{con_id}/refresh", token=alice).status_code == 409
 
+    # Google's security event receiver (no authorizer): a body that is no token is refused
+    refused = world.request(
+        "POST", "/v1/google/risc", data=b"not-a-token", headers={"Content-Type": "application/secevent+jwt"}
+    )
+    assert refused.status_code == 400
+
     schedule = json.loads((REPO_ROOT / "events" / "refresh.json").read_text())
     lambda_runtime.invoke("refresh", schedule)
     bridge.drain()
@@ -117,7 +123,8 @@ def test_given_a_full_flow_when_its_emf_lines_are_read_then_each_function_publis
     }
     # the request metrics of every HTTP function, by route template and status class
     request_functions = {d.dimensions["function"] for d in data if d.name == "requests"}
-    assert request_functions == {"authorize", "callback", "api", "proxy"}
+    assert request_functions == {"authorize", "callback", "api", "proxy", "risc"}
+    assert total(data, "requests", function="risc", route="POST /v1/google/risc", status_class="4xx") == 1
     assert total(data, "requests", function="callback", route="GET /v1/oauth/callback") == 1
     proxy_route = "ANY /v1/connections/{id}/proxy/{path+}"
     assert total(data, "requests", function="proxy", route=proxy_route, status_class="2xx") == 1

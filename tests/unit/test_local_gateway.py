@@ -34,9 +34,15 @@ def test_given_the_template_when_the_authorizer_is_read_then_its_cache_ttl_is_th
     assert settings["ttl_seconds"] == 300.0
 
 
-def test_given_the_template_when_routes_are_listed_then_exactly_four_are_public():
+def test_given_the_template_when_routes_are_listed_then_exactly_five_are_public():
     public = sorted(r.path for r in http_routes() if not r.authorized)
-    assert public == ["/v1/health", "/v1/oauth/authorize", "/v1/oauth/callback", "/v1/openapi.json"]
+    assert public == [
+        "/v1/google/risc",
+        "/v1/health",
+        "/v1/oauth/authorize",
+        "/v1/oauth/callback",
+        "/v1/openapi.json",
+    ]
 
 
 def test_given_concurrent_invocations_when_run_locally_then_each_gets_its_own_handler_environment(

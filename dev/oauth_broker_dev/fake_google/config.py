@@ -62,6 +62,8 @@ class FakeGoogleConfig:
       every token of that pair and forgets the consent; False: only that token family.
     refresh_token_only_on_first_consent: like Google, with access_type=offline a refresh token is
       returned only when the user had no grant yet or `prompt=consent` was sent (default off).
+    risc_receiver_url: a Cross-Account Protection receiver registered from the start (as if
+      `stream:update` had been called with every event type); None: none until one registers.
     """
 
     base_url: str | None = None
@@ -83,3 +85,4 @@ class FakeGoogleConfig:
     seed_contacts: bool = True
     enable_control: bool = True
     request_log_limit: int = 10_000
+    risc_receiver_url: str | None = None

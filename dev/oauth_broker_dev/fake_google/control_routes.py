@@ -72,11 +72,25 @@ def clear_failures() -> Response:
 
 @bp.post("/revoke_all_for")
 def revoke_all_for() -> Response:
+    """The user removes access at myaccount.google.com: {email, client_id?, notify?} ->
+    {revoked_grants, risc: [{status, aud, jti}]} (the `tokens-revoked` pushed to the registered RISC
+    receiver; `notify: false`: none, the grants die silently, the broker learns it at refresh)."""
+    body = _body()
+    client_id = body.get("client_id")
     try:
-        revoked = get_fake().revoke_all_for(str(_body().get("email", "")))
+        revoked, deliveries = get_fake().remove_access(
+            str(body.get("email", "")),
+            str(client_id) if client_id else None,
+            notify=body.get("notify", True) is not False,
+        )
     except KeyError:
         return _bad("unknown account")
-    return errors.json_response({"revoked_grants": revoked})
+    return errors.json_response(
+        {
+            "revoked_grants": revoked,
+            "risc": [{"status": d.status, "aud": d.aud, "jti": d.jti, "error": d.error} for d in deliveries],
+        }
+    )
 
 
 @bp.post("/expire_access_tokens")

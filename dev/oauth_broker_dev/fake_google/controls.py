@@ -12,7 +12,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 API_ENDPOINTS = frozenset({"gmail", "people", "userinfo"})
-ENDPOINTS = frozenset({"auth", "token", "revoke", "jwks", "discovery", "tokeninfo", *API_ENDPOINTS})
+ENDPOINTS = frozenset(
+    {"auth", "token", "revoke", "jwks", "discovery", "tokeninfo", "risc", "risc_jwks", *API_ENDPOINTS}
+)
 RULE_TARGETS = frozenset({*ENDPOINTS, "any-api", "any"})
 
 
@@ -36,8 +38,12 @@ def endpoint_of(path: str) -> str:
         return "gmail"
     if path.startswith("/people/"):
         return "people"
-    if path.startswith("/_control"):
+    if path.startswith(("/_control", "/__risc")):
         return "control"
+    if path == "/risc/certs":
+        return "risc_jwks"
+    if path.startswith("/risc/"):
+        return "risc"
     return "other"
 
 
@@ -67,7 +73,10 @@ class FailRule:
 
     def matches(self, endpoint: str) -> bool:
         if self.endpoint == endpoint or self.endpoint == "any":
-            return endpoint not in {"control", "auth", "discovery", "jwks"} or self.endpoint == endpoint
+            return (
+                endpoint not in {"control", "auth", "discovery", "jwks", "risc", "risc_jwks"}
+                or self.endpoint == endpoint
+            )
         return self.endpoint == "any-api" and endpoint in API_ENDPOINTS
 
     def to_json(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from .controls import (
     Revocation,
 )
 from .mailbox import Mailbox, MailboxError, StoredMessage, parse_message, recipients_of
+from .risc import Delivery, RiscTransmitter
 from .seed import seed_contacts, seed_mailbox
 from .signing import SigningKeys, at_hash
 
@@ -137,6 +138,9 @@ class FakeGoogle:
         self.keys = signing_keys or SigningKeys()
         self._served_base_url: str | None = None
         self.gauge = ConcurrencyGauge()
+        self.risc = RiscTransmitter(self)  # Cross-Account Protection: its own key, stream, deliveries
+        if self.config.risc_receiver_url:
+            self.risc.register(self.config.risc_receiver_url)
         self._reset_state()
         self.app: flask.Flask = create_app(self.config, fake=self)
 
@@ -209,10 +213,12 @@ class FakeGoogle:
 
     def reset(self) -> None:
         """Forget every code, token, consent, rule, log entry and counter; reseed the mailboxes.
-        The signing keys stay (so cached JWKS stay valid), and so does the served address."""
+        The signing keys stay (so cached JWKS stay valid), and so do the served address and the
+        RISC stream (its receiver and service accounts); its delivery log is emptied."""
         with self._lock:
             self._clock_offset = 0.0
             self._reset_state()
+        self.risc.clear_deliveries()
 
     # ---- controls --------------------------------------------------------------------------
     def fail_next(
@@ -278,17 +284,55 @@ class FakeGoogle:
                     return rule
         return None
 
-    def revoke_all_for(self, email: str) -> int:
+    def revoke_all_for(self, email: str, client_id: str | None = None, *, notify: bool = True) -> int:
         """The user removes the app(s) in their Google account: every token of the account dies and
-        consents are forgotten (refresh then fails with invalid_grant). Returns grants revoked."""
+        consents are forgotten (refresh then fails with invalid_grant). Returns grants revoked.
+        With a registered RISC receiver, Google's `tokens-revoked` goes to it for each client."""
+        return self.remove_access(email, client_id, notify=notify)[0]
+
+    def remove_access(
+        self, email: str, client_id: str | None = None, *, notify: bool = True
+    ) -> tuple[int, list[Delivery]]:
+        """myaccount.google.com > Security > Third-party apps > Remove access, for one client or
+        (None) every app: (grants revoked, the `tokens-revoked` deliveries made to the RISC
+        receiver, one per client whose access was removed; none without a receiver).
+        `notify=False`: the grants die silently, as when Google expires the refresh tokens of an
+        app in Testing mode after 7 days (no security event): the broker learns it at refresh."""
         account = self.account(email)
         with self._lock:
-            grants = [g for g in self._grants.values() if g.sub == account.sub and not g.revoked]
+            grants = [
+                g
+                for g in self._grants.values()
+                if g.sub == account.sub and not g.revoked and client_id in (None, g.client_id)
+            ]
             for grant in grants:
                 self._revoke_grant(grant)
-            for key in [k for k in self._consents if k[1] == account.sub]:
+            consents = [k for k in self._consents if k[1] == account.sub and client_id in (None, k[0])]
+            for key in consents:
                 del self._consents[key]
-            return len(grants)
+            clients = [g.client_id for g in grants] + [k[0] for k in consents]
+        # delivered outside the lock: the receiver may call back (the JWKS) while it verifies
+        return len(grants), self.risc.notify_tokens_revoked(account.sub, clients) if notify else []
+
+    def apps_with_access(self, email: str) -> list[dict[str, Any]]:
+        """The OAuth clients the account has consented to or holds live tokens of, with the scopes
+        (myaccount.google.com's third-party apps list)."""
+        account = self.account(email)
+        with self._lock:
+            apps: dict[str, list[str]] = {}
+            for (client_id, sub), granted in self._consents.items():
+                if sub == account.sub:
+                    apps.setdefault(client_id, []).extend(granted)
+            for grant in self._grants.values():
+                if grant.sub == account.sub and not grant.revoked:
+                    apps.setdefault(grant.client_id, []).extend(grant.scopes)
+            return [{"client_id": c, "scopes": list(dict.fromkeys(s))} for c, s in sorted(apps.items())]
+
+    def latest_client_of(self, sub: str | None) -> str | None:
+        """The OAuth client of the account's (or anyone's, for None) most recent grant."""
+        with self._lock:
+            grants = [g for g in self._grants.values() if sub is None or g.sub == sub]
+            return max(grants, key=lambda g: g.created_at).client_id if grants else None
 
     def expire_access_tokens(self, email: str | None = None) -> int:
         """Every access token (of `email`, or of everyone) is now expired: APIs answer 401."""

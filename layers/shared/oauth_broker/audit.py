@@ -72,6 +72,12 @@ AUDIT_ACTIONS = frozenset(
         "connection.deleted",
         "connection.revoked",  # by the broker: a provider disabled, through the work queue
         "connection.discarded",  # a connect result nobody (or somebody else) confirmed
+        # a disconnect's revocation retried by the sweep (a tombstone): done, or given up
+        "connection.revocation_completed",
+        "connection.revocation_failed",
+        # Google security events (oauth_broker.risc): revoked above, or these
+        "connection.needs_reauth",
+        "connection.security_event",
     }
 )
 # The only keys a record's details may carry: names, flags, provider keys, scopes, outcomes.
@@ -90,6 +96,8 @@ DETAIL_FIELDS = frozenset(
         "reason",
         "queued",
         "switched",
+        "attempts",
+        "event_type",
     }
 )
 WRITE_ATTEMPTS = 3

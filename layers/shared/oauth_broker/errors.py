@@ -39,6 +39,20 @@ class InvalidJson(BadRequest):
     code, title = "invalid_json", "Invalid JSON"
 
 
+class InvalidSecurityEvent(BadRequest):
+    """A security event token (Google RISC) that fails a check: signature, `iss`, `aud`, `iat`,
+    claims. Nothing was changed; why is logged, never answered."""
+
+    code, title = "invalid_security_event", "Invalid security event token"
+
+
+class ReplayedSecurityEvent(BadRequest):
+    """A security event token whose `jti` was already received: it was acted on once, and this
+    delivery changed nothing."""
+
+    code, title = "replayed_event", "Security event already received"
+
+
 class Unauthorized(BrokerError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 

@@ -16,8 +16,8 @@ __all__ = ["FUNCTIONS", "METRICS", "NAMESPACE", "STATUS_CLASSES", "UPSTREAM_STAT
 
 NAMESPACE = "OAuthBroker"
 
-# The `function` dimension's values: the stack's seven functions.
-FUNCTIONS = ("authorizer", "authorize", "callback", "api", "proxy", "refresh", "webhook")
+# The `function` dimension's values: the stack's eight functions.
+FUNCTIONS = ("authorizer", "authorize", "callback", "api", "proxy", "refresh", "webhook", "risc")
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 # `network`: no answer at all (a timeout, a refused or cut connection).
 UPSTREAM_STATUS_CLASSES = (*STATUS_CLASSES, "network")

@@ -22,6 +22,7 @@ from brokertest.connect import (
     table_dump,
 )
 from brokertest.google import CLIENT_SECRET, GOOGLE_BASE
+from oauth_broker.crypto.token_identifiers import google_hash_identifier
 from oauth_broker.observability import logger
 from oauth_broker.store.audit import AuditFilter, AuditStore
 
@@ -86,6 +87,9 @@ def _secrets_found_after_a_flow(cw, logs: LogCapture) -> list[tuple[str, str]]:
     redirect = dict(parse_qsl(urlsplit(back).query))
     secrets = {
         "refresh token": tokens["refresh_token"],
+        # Google's token-revoked identifiers: the index keeps a SHA-256 of each, never these
+        "refresh token prefix": tokens["refresh_token"][:16],
+        "refresh token hash identifier": google_hash_identifier(tokens["refresh_token"]),
         "access token": tokens["access_token"],
         "id token": tokens["id_token"],
         "client secret": CLIENT_SECRET,
@@ -111,6 +115,7 @@ def _secrets_found_after_a_flow(cw, logs: LogCapture) -> list[tuple[str, str]]:
     audit_trail, _ = AuditStore(cw.world.services.table).list("acme", AuditFilter())
     assert {"oauth_client.created", "connection.confirmed"} <= {r["action"] for r in audit_trail}
     assert '"AUDIT#acme"' in places["DynamoDB"]
+    assert '"TOKID#' in places["DynamoDB"]  # the scan covers the token-identifier lookup items
     places["audit trail"] = json.dumps(audit_trail)
     assert "connect result confirmed" in places["logs"]
     return [

@@ -22,7 +22,14 @@ from brokertest.connect import (
     result_of,
     run_flow,
 )
-from brokertest.faults import RETRYABLE_AWS, FaultWorld, assert_no_plaintext, assert_retry_later, pk_starts
+from brokertest.faults import (
+    RETRYABLE_AWS,
+    FaultWorld,
+    assert_no_plaintext,
+    assert_retry_later,
+    pk_starts,
+    transaction_writes,
+)
 from brokertest.proxy import problem
 
 FAULTS = pytest.mark.parametrize("fault", sorted(RETRYABLE_AWS))
@@ -235,15 +242,17 @@ def test_given_dynamodb_failing_when_deleting_a_connection_then_it_is_gone_and_t
     fw: FaultWorld, fault: str
 ) -> None:
     con = fw.pw.connect()
-    injected = _inject(fw, fault, "DeleteItem", pk_starts("CON#"))
+    # the connection's delete: one transaction with its token-identifier lookup items
+    injected = _inject(fw, fault, "TransactWriteItems", transaction_writes("CON#", "CON"))
 
     resp = fw.pw.call("DELETE", f"/v1/connections/{con.id}")
 
     # The refresh function's delete failed: the api function deletes the connection itself and
-    # reports (and publishes) the revocation it could not confirm; the user's delete never fails.
+    # reports (and publishes) the revocation it could not confirm, leaving the encrypted refresh
+    # token for the sweep to revoke (`pending_retry`); the user's delete never fails.
     assert injected.hits == 1
     assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert resp.json["deleted"] is True and resp.json["revocation"] == "failed"
+    assert resp.json["deleted"] is True and resp.json["revocation"] == "pending_retry"
     assert "connection.revocation_failed" in fw.event_types()
     assert fw.services.connections.get(con.id) is None
     assert fw.pw.call("GET", f"/v1/connections/{con.id}").status_code == 404
@@ -310,8 +319,12 @@ def test_given_a_callback_failed_by_dynamodb_when_the_user_starts_again_then_the
 ) -> None:
     session = create_session(fw.world, fw.ocl)
     back = fw.fake.complete_consent(provider_redirect(fw.world, session["authorize_url"]))
-    injected = fw.faults.fail(
-        fw.world.aws.dynamodb, "PutItem", "ThrottlingException", when=pk_starts("CON#"), count=5
+    injected = fw.faults.fail(  # the new connection's put, with its token-identifier lookup items
+        fw.world.aws.dynamodb,
+        "TransactWriteItems",
+        "ThrottlingException",
+        when=transaction_writes("CON#", "CON"),
+        count=5,
     )
     assert result_of(callback(fw.world, back)).get("error") == "service_unavailable"
     assert injected.hits >= 1
@@ -334,12 +347,12 @@ def test_given_rotating_refresh_tokens_and_dynamodb_failing_when_proxying_then_n
     try:
         con = pw.connect(expires_in=0)
         before = pw.services.connections.get(con.id)
-        injected = faults.fail(
+        injected = faults.fail(  # the rotated token's write: with its token-identifier lookup items
             aws.dynamodb,
-            "PutItem",
+            "TransactWriteItems",
             "ProvisionedThroughputExceededException",
             count=100,
-            when=lambda p: pk_starts("CON#")(p) and p["Item"]["sk"]["S"] == "CON",  # not its lease
+            when=transaction_writes("CON#", "CON"),  # not its lease
         )
 
         resp = pw.proxy(con, "gmail/v1/users/me/labels")

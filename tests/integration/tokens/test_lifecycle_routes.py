@@ -8,6 +8,7 @@ import time
 import pytest
 
 from oauth_broker.store.models import ConnectionStatus
+from oauth_broker.store.tombstones import TombstoneStore
 from oauth_broker.tokens.lease import LeaseStore
 from oauth_broker_dev import lambda_runtime
 
@@ -97,13 +98,28 @@ def test_given_a_revocation_endpoint_that_keeps_failing_when_deleting_then_it_re
     assert resp.status_code == 200
     body = resp.json
     assert body["deleted"] is True and body["revoked"] is False
-    assert body["revocation"] == "failed" and body["error"] == "http_503" and body["id"] == rec.id
+    # a transient failure: the sweep keeps trying (tests/integration/tokens/test_revocation_retries.py)
+    assert body["revocation"] == "pending_retry" and body["error"] == "http_503" and body["id"] == rec.id
     assert len(tw.fake.revocations) == 4  # retried with backoff
     assert tw.world.services.connections.get(rec.id) is None
     (failed,) = tw.events_of("connection.revocation_failed")
-    assert failed["error"] == "http_503"
+    assert failed["error"] == "http_503" and failed["final"] is False
     assert tw.event_types()[-1] == "connection.deleted"
     assert tokens["refresh_token"] not in resp.get_data(as_text=True)
+
+
+def test_given_a_revocation_refused_for_good_when_deleting_then_failed_and_no_retry_is_left(tw):
+    rec, _ = tw.seed()
+    tw.fake.fail_next("revoke", status=400, error="invalid_request", count=4)
+
+    resp = delete(tw, rec)
+
+    assert resp.status_code == 200
+    assert (resp.json["revocation"], resp.json["error"]) == ("failed", "invalid_request")
+    assert len(tw.fake.revocations) == 1  # not transient: not retried, not left for the sweep
+    assert TombstoneStore(tw.services.table).get("acme", rec.id) is None
+    (failed,) = tw.events_of("connection.revocation_failed")
+    assert failed["final"] is True
 
 
 def test_given_a_transient_revocation_failure_when_deleting_then_the_retry_revokes_and_it_answers_204(tw):
@@ -136,6 +152,10 @@ def test_given_the_refresh_function_unavailable_when_deleting_then_the_connectio
     assert resp.status_code == 200 and resp.json["error"] == "refresh_function_unavailable"
     assert tw.world.services.connections.get(rec.id) is None
     assert tw.event_types() == ["connection.revoked", "connection.revocation_failed", "connection.deleted"]
+    # the api function cannot decrypt, but it leaves the encrypted token for the sweep to revoke
+    assert resp.json["revocation"] == "pending_retry"
+    tombstone = TombstoneStore(tw.services.table).get("acme", rec.id)
+    assert tombstone is not None and tombstone.enc_token == rec.enc_refresh_token
 
 
 def test_given_a_refresh_in_flight_when_deleting_then_the_disconnect_waits_for_it_and_revokes_the_result(tw):

@@ -115,7 +115,7 @@ class CrashOnSave(ConnectionStore):
     def __init__(self, inner: ConnectionStore):
         super().__init__(inner.table, refresh_ahead_seconds=inner.refresh_ahead)
 
-    def save(self, rec, *, expected_version):
+    def save(self, rec, *, expected_version, **kwargs):
         raise CrashOnSave.Crash()
 
 
@@ -126,7 +126,7 @@ class ThrottledOnce(ConnectionStore):
         super().__init__(inner.table, refresh_ahead_seconds=inner.refresh_ahead)
         self.failures = 1
 
-    def save(self, rec, *, expected_version):
+    def save(self, rec, *, expected_version, **kwargs):
         if self.failures:
             from botocore.exceptions import ClientError
 
@@ -135,7 +135,7 @@ class ThrottledOnce(ConnectionStore):
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
                 "PutItem",
             )
-        return super().save(rec, expected_version=expected_version)
+        return super().save(rec, expected_version=expected_version, **kwargs)
 
 
 def test_given_a_crash_between_the_token_response_and_the_write_then_the_stored_grant_is_intact_and_works(tw):

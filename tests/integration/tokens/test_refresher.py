@@ -303,14 +303,14 @@ class EditBeforeFirstSave(ConnectionStore):
         super().__init__(inner.table, refresh_ahead_seconds=inner.refresh_ahead)
         self.edited = False
 
-    def save(self, rec, *, expected_version):
+    def save(self, rec, *, expected_version, **kwargs):
         if not self.edited:
             self.edited = True
             current = self.get(rec.id)
             super().save(
                 current.model_copy(update={"name": "Renamed meanwhile"}), expected_version=current.version
             )
-        return super().save(rec, expected_version=expected_version)
+        return super().save(rec, expected_version=expected_version, **kwargs)
 
 
 def test_given_a_concurrent_edit_when_storing_a_rotated_refresh_token_then_both_changes_survive(rotating_tw):
@@ -332,9 +332,9 @@ class DeleteBeforeFirstSave(ConnectionStore):
     def __init__(self, inner: ConnectionStore):
         super().__init__(inner.table, refresh_ahead_seconds=inner.refresh_ahead)
 
-    def save(self, rec, *, expected_version):
+    def save(self, rec, *, expected_version, **kwargs):
         self.delete(rec.id)
-        return super().save(rec, expected_version=expected_version)
+        return super().save(rec, expected_version=expected_version, **kwargs)
 
 
 def test_given_the_connection_deleted_during_a_refresh_when_storing_then_the_new_tokens_are_revoked(tw):

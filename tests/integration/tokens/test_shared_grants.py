@@ -5,6 +5,7 @@ last one revokes."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -12,9 +13,13 @@ import httpx
 import pytest
 
 from brokertest.google import GOOGLE_BASE, seed_connection, seed_oauth_client
+from brokertest.tokens import AwsCallCounter
 from oauth_broker.errors import NotFound
 from oauth_broker.ids import new_id
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
+from oauth_broker.store.tombstones import TombstoneStore
+from oauth_broker.timeutil import rfc3339
+from oauth_broker.tokens.grants import shared_grant_siblings
 from oauth_broker.tokens.revocation import ConnectionRevoker
 
 
@@ -183,7 +188,52 @@ def test_given_a_provider_that_revokes_single_tokens_when_deleting_then_siblings
     assert [r.token for r in tw.fake.revocations] == [tokens["refresh_token"]]
 
 
-def test_given_the_sibling_lookup_failing_when_deleting_then_nothing_is_revoked_and_it_is_reported(
+UNRELATED = 40
+
+
+def test_given_a_tenant_with_many_connections_when_siblings_are_looked_up_then_one_index_query_and_reads(tw):
+    # Two connections of alice's account hold the grant; 40 others of the tenant (other accounts,
+    # same Google client) and one of another tenant (same account) do not. The lookup reads the
+    # ByProviderClient index (client id at Google + account + tenant prefix), never the tenant's
+    # connection list: its reads do not grow with the tenant.
+    rec, _ = tw.seed()
+    sibling, _ = tw.seed()
+    now = rfc3339()
+    for i in range(UNRELATED):
+        tw.services.connections.create(
+            rec.model_copy(
+                update={
+                    "id": new_id("con"),
+                    "account_sub": f"sub-other-{i}@example.com",
+                    "account_email": f"other-{i}@example.com",
+                    "created_at": now,
+                    "enc_refresh_token": None,
+                    "enc_access_token": None,
+                }
+            )
+        )
+    globex_client = seed_oauth_client(tw.world, tenant="globex")
+    seed_connection(tw.world, tw.fake, tenant="globex", oauth_client=globex_client)
+    provider = tw.services.catalog.get("google-mail")
+    ddb = AwsCallCounter(tw.world.aws.dynamodb)
+
+    siblings = shared_grant_siblings(tw.services, rec, provider)
+
+    calls, params = dict(ddb.calls), list(ddb.params)
+    ddb.detach()
+    assert [s.id for s in siblings] == [sibling.id]
+    queries = [json.loads(p["body"]) for name, p in params if name == "Query"]  # the sent requests
+    index_queries = [q for q in queries if q.get("IndexName")]
+    assert [q["IndexName"] for q in index_queries] == ["ByProviderClient"]
+    assert index_queries[0]["ExpressionAttributeValues"][":s"] == {"S": f"CON#{rec.account_sub}#acme#"}
+    # + the tenant's OAuth client records (which share the Google client id), one table Query
+    assert calls["Query"] == 2 and "Scan" not in calls
+    # a consistent read of each index match: the connection itself and its sibling, no other
+    assert calls["GetItem"] == 2
+    assert sum(calls.values()) == 4
+
+
+def test_given_the_sibling_lookup_failing_when_deleting_then_nothing_is_revoked_and_a_retry_is_left(
     tw, monkeypatch
 ):
     rec, _ = tw.seed()
@@ -195,10 +245,14 @@ def test_given_the_sibling_lookup_failing_when_deleting_then_nothing_is_revoked_
 
     resp = delete(tw, rec)
 
-    assert resp.status_code == 200 and resp.json["revocation"] == "failed"
+    # not knowing whether another connection holds the grant, nothing is revoked now; the sweep's
+    # retry reads the siblings again before it revokes (tokens.revocation_retries)
+    assert resp.status_code == 200 and resp.json["revocation"] == "pending_retry"
     assert resp.json["error"] == "shared_grant_check_failed"
     assert tw.fake.revocations == [] and tw.world.services.connections.get(rec.id) is None
-    assert tw.events_of("connection.revocation_failed")[0]["error"] == "shared_grant_check_failed"
+    assert TombstoneStore(tw.services.table).get(rec.tenant, rec.id) is not None
+    failed = tw.events_of("connection.revocation_failed")[0]
+    assert failed["error"] == "shared_grant_check_failed" and failed["final"] is False
 
 
 # -- a refresh that loses the race with a delete ----------------------------------------------------------

@@ -120,12 +120,12 @@ class UseBeforeSave(ConnectionStore):
         self.clock = clock
         self.used_at: int | None = None
 
-    def save(self, rec: ConnectionRecord, *, expected_version: int) -> ConnectionRecord:
+    def save(self, rec: ConnectionRecord, *, expected_version: int, **kwargs: Any) -> ConnectionRecord:
         if self.used_at is None:
             self.used_at = int(self.clock.time())
             stored = self.get(rec.id)
             assert stored is not None and self.record_use(stored, self.used_at)
-        return super().save(rec, expected_version=expected_version)
+        return super().save(rec, expected_version=expected_version, **kwargs)
 
 
 def test_given_a_use_recorded_while_the_sweep_refreshes_then_the_refresh_is_stored_once_and_the_use_kept(tw):

@@ -25,6 +25,7 @@ PUBLIC = {
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/oauth/authorize"),
     ("GET", "/v1/oauth/callback"),
+    ("POST", "/v1/google/risc"),  # Google's security events: the token's signature is the credential
 }
 BROWSER = {("GET", "/v1/oauth/authorize"), ("GET", "/v1/oauth/callback")}
 PROBLEM_REFS = {"#/components/schemas/Problem", "#/components/schemas/ValidationProblem"}

@@ -11,9 +11,10 @@
    gives the account (sub, email, hd); without one, the userinfo endpoint does.
 6. Granted scopes are compared with the requested ones: missing ones make the connection
    `partial`, and the result names them.
-7. Tokens are envelope-encrypted (purposes refresh_token/access_token, record_id = connection id)
-   and the result is HELD for confirmation (`connect.confirmation`): a new connection (`con_...`)
-   is stored `pending`; with the session's `connection_id` (a different account is refused) the new
+7. Tokens are envelope-encrypted (purposes refresh_token/access_token, record_id = connection id),
+   with the digests of the refresh token's identifiers (`crypto.token_identifiers`), and the
+   result is HELD for confirmation (`connect.confirmation`): a new connection (`con_...`) is
+   stored `pending`; with the session's `connection_id` (a different account is refused) the new
    tokens are held aside and the connection keeps its old ones. The result carries `status:
    "pending"` and a single-use `confirmation` to `return_to` only; `connection.created` /
    `connection.updated` is published when the flow's creator confirms, not here.
@@ -36,6 +37,7 @@ from oauth_broker.connect.result_page import FlowResult, PageResponse, error_pag
 from oauth_broker.connect.scopes import scope_outcome
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext
 from oauth_broker.crypto.state_box import MIN_STATE_LENGTH, open_, state_hash
+from oauth_broker.crypto.token_identifiers import token_digests
 from oauth_broker.dependency_errors import dependency_error
 from oauth_broker.errors import NotFound, ProviderDisabled
 from oauth_broker.ids import new_id
@@ -312,7 +314,11 @@ def _userinfo(services: Any, url: str, access_token: str) -> Account:
     )
 
 
-def _encrypt_tokens(services: Any, tenant: str, connection_id: str, tokens: Any) -> dict[str, Any]:
+def _encrypt_tokens(
+    services: Any, provider: ProviderDefinition, tenant: str, connection_id: str, tokens: Any
+) -> dict[str, Any]:
+    """The `enc_*` blobs, and for a provider whose security events name refresh tokens (`risc`)
+    the digests of the refresh token's identifiers (`rt_digests`, never the identifiers)."""
     envelope = services.envelope
     out = {
         "enc_access_token": envelope.encrypt(
@@ -323,6 +329,8 @@ def _encrypt_tokens(services: Any, tenant: str, connection_id: str, tokens: Any)
         out["enc_refresh_token"] = envelope.encrypt(
             tokens.refresh_token.encode(), EncryptionContext(tenant, connection_id, "refresh_token")
         )
+        if provider.risc is not None:
+            out["rt_digests"] = list(token_digests(tokens.refresh_token))
     return out
 
 
@@ -365,7 +373,7 @@ def _create(
         status_reason="confirmation_required",
         created_at=fields["updated_at"],
         **fields,
-        **_encrypt_tokens(services, record.tenant, connection_id, tokens),
+        **_encrypt_tokens(services, provider, record.tenant, connection_id, tokens),
     )
     services.connections.create(conn)
     confirmation = confirmation_hold(
@@ -409,7 +417,7 @@ def _reauthorize(
     # (`confirmation._live_fields`); a held update carries no None values (`confirmation.hold`).
     update: dict[str, Any] = {
         **fields,
-        **_encrypt_tokens(services, record.tenant, record.connection_id, tokens),
+        **_encrypt_tokens(services, provider, record.tenant, record.connection_id, tokens),
     }
     if account.sub:
         update["account_sub"] = account.sub

@@ -177,8 +177,9 @@ def _confirm_reauthorization(services: Any, pending: PendingResult, *, deadline:
             "updated_at": rfc3339(),
         }
         try:
+            # new tokens: their identifier digests replace the old ones' lookup items (`previous`)
             saved: ConnectionRecord = services.connections.save(
-                conn.model_copy(update=update), expected_version=conn.version
+                conn.model_copy(update=update), expected_version=conn.version, previous=conn
             )
         except ConditionFailed:
             continue

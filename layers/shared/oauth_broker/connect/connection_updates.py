@@ -12,7 +12,10 @@
   significant digits, magnitude 1E-130 to below 1E+126, finite) and Unicode text (no lone
   surrogates from `\\ud800` escapes): the fuzzer found each of these a 500.
 
-The write is a compare-and-set on the connection's version: a concurrent change gives 409.
+The write is a compare-and-set on the connection's version: a concurrent change gives 409. A
+connection that starts borrowing is written in one transaction with a `ConditionCheck` that its
+lender still borrows from nobody (and that connections the index still showed borrowing from it no
+longer do): of two racing PATCHes A -> B and B -> A only one lands, the other gets 409 `conflict`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from oauth_broker.timeutil import rfc3339
 MAX_METADATA_BYTES = 4096
 MAX_METADATA_DEPTH = 16
 MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 25
+# A transaction holds 100 operations: the put, the lender's check and these.
+MAX_FORMER_BORROWER_CHECKS = 98
 
 
 def _invalid(field_name: str, message: str) -> ValidationFailed:
@@ -103,17 +108,30 @@ def metadata_problem(value: Any, depth: int = 1) -> str | None:
     return None
 
 
-def _lends_to_others(services: Any, tenant: str, connection_id: str) -> bool:
+def _borrowers_of(services: Any, tenant: str, connection_id: str) -> tuple[list[str], list[str]]:
+    """(connections that borrow from `connection_id`, connections the eventually consistent
+    ByTenant index still shows borrowing from it that a consistent read finds no longer do)."""
     items = services.table.query_all(
         "tenant_pk = :t",
         {":t": f"TENANT#{tenant}#CON", ":id": connection_id},
         index="ByTenant",
         filter_expression="borrow_concurrency_from = :id",
     )
-    return next(iter(items), None) is not None
+    borrowers: list[str] = []
+    former: list[str] = []
+    for item in items:
+        current = services.connections.get(str(item["id"]))
+        if current is None:
+            continue
+        (borrowers if current.borrow_concurrency_from == connection_id else former).append(current.id)
+        if borrowers or len(former) >= MAX_FORMER_BORROWER_CHECKS:
+            break
+    return borrowers, former
 
 
-def _check_lender(services: Any, principal: Principal, conn: ConnectionRecord, lender_id: str) -> None:
+def _check_lender(services: Any, principal: Principal, conn: ConnectionRecord, lender_id: str) -> list[str]:
+    """Refuses (422) what would make a chain or a cycle; returns the former borrowers of `conn`
+    that the transaction must check (`ConnectionStore.save_borrowing`)."""
     if lender_id == conn.id:
         raise _invalid("borrow_concurrency_from", "a connection cannot borrow from itself")
     try:
@@ -124,8 +142,10 @@ def _check_lender(services: Any, principal: Principal, conn: ConnectionRecord, l
         raise _invalid("borrow_concurrency_from", f"no connection {lender_id} that you can see")
     if lender.borrow_concurrency_from:
         raise _invalid("borrow_concurrency_from", "the lender borrows from another connection itself")
-    if _lends_to_others(services, conn.tenant, conn.id):
+    borrowers, former = _borrowers_of(services, conn.tenant, conn.id)
+    if borrowers:
         raise _invalid("borrow_concurrency_from", "other connections borrow from this one: it cannot borrow")
+    return former
 
 
 def update_connection(
@@ -134,6 +154,7 @@ def update_connection(
     """Applies `changes` (only the fields present in the request) and saves with the version."""
     conn: ConnectionRecord = services.connections.get_visible(principal, connection_id)
     update: dict[str, Any] = {}
+    former_borrowers: list[str] | None = None  # set when the connection starts borrowing
     if "name" in changes:
         name = changes["name"]
         if not isinstance(name, str) or not name.strip():
@@ -153,7 +174,7 @@ def update_connection(
         if lender is not None:
             if not isinstance(lender, str):
                 raise _invalid("borrow_concurrency_from", "must be a connection id or null")
-            _check_lender(services, principal, conn, lender)
+            former_borrowers = _check_lender(services, principal, conn, lender)
         update["borrow_concurrency_from"] = lender
     if "metadata" in changes:
         patch = changes["metadata"]
@@ -169,7 +190,16 @@ def update_connection(
     if not update:
         return conn
     update["updated_at"] = rfc3339()
-    saved: ConnectionRecord = services.connections.save(
-        conn.model_copy(update=update), expected_version=conn.version
-    )
+    changed = conn.model_copy(update=update)
+    if former_borrowers is not None and changed.borrow_concurrency_from:
+        # in one transaction with checks on the lender and the former borrowers: two racing
+        # PATCHes (A -> B, B -> A) cannot both land and close a cycle
+        borrowing: ConnectionRecord = services.connections.save_borrowing(
+            changed,
+            expected_version=conn.version,
+            lender_id=changed.borrow_concurrency_from,
+            former_borrowers=former_borrowers,
+        )
+        return borrowing
+    saved: ConnectionRecord = services.connections.save(changed, expected_version=conn.version)
     return saved

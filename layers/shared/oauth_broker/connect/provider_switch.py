@@ -79,24 +79,11 @@ def _page(
 
 
 def _apply(
-    services: Any,
-    rec: ConnectionRecord,
-    change: Callable[[ConnectionRecord], ConnectionRecord | None],
+    services: Any, rec: ConnectionRecord, change: Callable[[ConnectionRecord], ConnectionRecord | None]
 ) -> ConnectionRecord | None:
-    """CAS-writes `change(current)`; re-reads and retries on a lost race. None: nothing to do."""
-    current: ConnectionRecord | None = rec
-    for _ in range(_ATTEMPTS):
-        if current is None:
-            return None
-        new = change(current)
-        if new is None:
-            return None
-        try:
-            saved: ConnectionRecord = services.connections.save(new, expected_version=current.version)
-            return saved
-        except ConditionFailed:
-            current = services.connections.get(rec.id)
-    raise ConditionFailed("the connection kept changing; retry")
+    """CAS-writes `change(current)`, re-reading and retrying on a lost race. None: nothing to do."""
+    saved: ConnectionRecord | None = services.connections.save_change(rec, change, attempts=_ATTEMPTS)
+    return saved
 
 
 def _cut(rec: ConnectionRecord) -> ConnectionRecord | None:

@@ -19,7 +19,17 @@ from oauth_broker.timeutil import rfc3339
 SOURCE = "oauth-broker"
 PUBLISH_ATTEMPTS = 3
 EVENT_TYPES = frozenset(
-    {"created", "updated", "needs_reauth", "revoked", "refresh_failed", "deleted", "revocation_failed"}
+    {
+        "created",
+        "updated",
+        "needs_reauth",
+        "revoked",
+        "refresh_failed",
+        "deleted",
+        "revocation_failed",
+        "revocation_completed",  # a disconnect's failed revocation, retried by the sweep, landed
+        "security_event",  # a Google security event that changes no status (oauth_broker.risc)
+    }
 )
 # The only connection fields an event may carry.
 DETAIL_FIELDS = (
@@ -66,8 +76,9 @@ class EventPublisher:
         # publisher was built (a test, the local runtime) still hears every event
         self.listeners = listeners if isinstance(listeners, list) else list(listeners)
 
-    def publish(self, event_type: str, conn: ConnectionRecord, **extra: Any) -> dict[str, Any]:
-        """Publishes `connection.<event_type>`; returns the EventBridge-shaped event.
+    def publish(self, event_type: str, conn: ConnectionRecord, /, **extra: Any) -> dict[str, Any]:
+        """Publishes `connection.<event_type>`; returns the EventBridge-shaped event. `extra` goes in
+        the detail as it is (`event_type` too: a security event's type, `oauth_broker.risc`).
 
         A failure to publish is retried (`PUBLISH_ATTEMPTS` in all), then logged and swallowed: the
         state change it reports has already been written, and an event outage must not fail the

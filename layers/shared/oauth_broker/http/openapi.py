@@ -268,7 +268,9 @@ def _error_response(status: int, answers: Answers, errors: tuple[type[BrokerErro
         note = f": {_NOTES[status]}" if status in _NOTES else ""
         said.append("a problem document (" + ", ".join(f"`{c}`" for c in codes) + ")" + note)
     gateway = _GATEWAY_WHEN.get(status)
-    if gateway is not None and not answers.public:
+    # a public route has no authorizer (no 401/403 of API Gateway's), but a body over the payload
+    # limit is refused before it all the same (413)
+    if gateway is not None and (not answers.public or status == 413):
         content["application/json"] = {"schema": _ref("schemas", "GatewayMessage")}
         said.append(f'API Gateway\'s `{{"message": ...}}` when {gateway}')
     if answers.passthrough:
@@ -298,8 +300,8 @@ def _error_responses(answers: Answers, *, parsed_body: bool, any_body: bool) -> 
     statuses = {cls.status for cls in errors}
     if not answers.public:
         statuses.add(401)
-        if any_body:
-            statuses.add(413)
+    if any_body:
+        statuses.add(413)
     responses = {str(s): _error_response(s, answers, errors) for s in sorted(statuses)}
     for status, what in answers.html_errors.items():
         page: dict[str, Any] = {"description": what, "content": {"text/html": {"schema": {"type": "string"}}}}

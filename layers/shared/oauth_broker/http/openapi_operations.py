@@ -22,6 +22,7 @@ from oauth_broker.errors import (
     Forbidden,
     IdempotencyKeyReused,
     InvalidPath,
+    InvalidSecurityEvent,
     MessageTooLarge,
     NeedsReauth,
     NotFound,
@@ -30,8 +31,11 @@ from oauth_broker.errors import (
     ProviderMismatch,
     ProxyNotSupported,
     RateLimited,
+    ReplayedSecurityEvent,
     ResponseTooLarge,
     ScopeNotGranted,
+    ServiceMisconfigured,
+    ServiceUnavailable,
     TokenExposureDisabled,
     UnknownMethod,
     UpstreamError,
@@ -107,6 +111,9 @@ OPERATIONS: dict[tuple[str, str], Answers] = {
     # -- audit trail -------------------------------------------------------------------------------
     # 422: a bad since/until/limit or a cursor of another listing
     ("GET", "/v1/audit"): Answers(errors=(*_ADMIN, ValidationFailed)),
+    # -- pending revocations (tombstones the sweep retries) ----------------------------------------
+    # 422: a bad limit or a cursor of another listing
+    ("GET", "/v1/revocations"): Answers(errors=(*_ADMIN, ValidationFailed)),
     # -- providers ---------------------------------------------------------------------------------
     ("GET", "/v1/providers"): Answers(),
     # PATCH: 409 when connections changed concurrently during the switch
@@ -165,7 +172,8 @@ OPERATIONS: dict[tuple[str, str], Answers] = {
     # -- connections -------------------------------------------------------------------------------
     ("GET", "/v1/connections"): Answers(errors=(ValidationFailed,)),  # a bad cursor is 422
     ("GET", "/v1/connections/{connection_id}"): Answers(errors=_CONNECTION),
-    # PATCH: a bad lender or value 422; another writer first (version check) 409
+    # PATCH: a bad lender or value 422; another writer first (version check), or a borrow that lost
+    # its transaction (the lender started borrowing meanwhile: no cycles), 409
     ("PATCH", "/v1/connections/{connection_id}"): Answers(errors=(*_CONNECTION, ValidationFailed, Conflict)),
     # DELETE: the refresh function revokes, then deletes (its failures come back as problems)
     ("DELETE", "/v1/connections/{connection_id}"): Answers(errors=(*_TOKEN, Conflict, RateLimited)),
@@ -204,4 +212,23 @@ OPERATIONS: dict[tuple[str, str], Answers] = {
         problem_headers={409: ("Retry-After",)},
     ),
     ("GET", "/v1/connections/{connection_id}/contacts"): Answers(errors=(*_TYPED_CALL, ValidationFailed)),
+    # -- Google security events (public: the token's signature is the credential) -----------------
+    # 400: a token failing a check, or a replayed jti (nothing changed); 503: the transmitter's keys
+    # could not be loaded, or a dependency failed (the claim released: deliver again)
+    ("POST", "/v1/google/risc"): Answers(
+        public=True,
+        errors=(
+            InvalidSecurityEvent,
+            ReplayedSecurityEvent,
+            ServiceUnavailable,
+            ServiceMisconfigured,
+            BrokerError,
+        ),
+        request_body={
+            "required": True,
+            "description": "one security event token (RFC 8417), signed by Google's RISC transmitter",
+            "content": {"application/secevent+jwt": {"schema": {"type": "string"}}},
+        },
+        success={"202": {"description": "accepted: its events are applied to the connections"}},
+    ),
 }

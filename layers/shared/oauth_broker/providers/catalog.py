@@ -52,6 +52,7 @@ __all__ = [
     "ProviderError",
     "ProviderValidationError",
     "RefreshTokenPolicy",
+    "RiscSettings",
     "ScopeComparison",
     "ScopeInfo",
     "Sensitivity",
@@ -352,6 +353,15 @@ class AuthEndpoints(_Model):
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
+class RiscSettings(_Model):
+    """Google Cross-Account Protection (RISC, `oauth_broker.risc`): the transmitter's configuration
+    document (its `jwks_uri` names the keys that sign security event tokens) and the `iss` those
+    tokens carry. Data, so a providers file can point both at a local transmitter."""
+
+    configuration_url: HttpsUrl
+    issuer: HttpsUrl
+
+
 class MeRule(_Model):
     """The path segment right after a segment equal to `after` must be `value` (delegated access only)."""
 
@@ -508,6 +518,7 @@ class ProviderDefinition(_Model):
     abstract: bool = False
     auth: AuthEndpoints = Field(default_factory=AuthEndpoints)
     api: ApiSurface | None = None
+    risc: RiscSettings | None = None
     profile: ProfileEndpoint | None = None
     base_scopes: tuple[ScopeInfo, ...] = ()
     scopes: tuple[ScopeInfo, ...] = ()

@@ -15,9 +15,11 @@ ALL_ROUTER_MODULES = (
     "oauth_broker.routes.connect_confirm",
     "oauth_broker.routes.connections",
     "oauth_broker.routes.connection_lifecycle",
+    "oauth_broker.routes.revocations",
     "oauth_broker.routes.oauth_flow",
     "oauth_broker.routes.proxy",
     "oauth_broker.routes.gmail",
     "oauth_broker.routes.contacts",
     "oauth_broker.routes.connection_probe",
+    "oauth_broker.routes.risc",
 )

@@ -6,6 +6,9 @@ A disconnect answers 204 when the provider revoked the grant (or it was already 
 was no token to revoke); when the provider could not be told, the connection is deleted all the
 same and the answer is 200 with `{"revoked": false, ...}` so that the caller can tell its user
 to remove the app in their account settings (a `connection.revocation_failed` event says so too).
+When the provider failed transiently (5xx, timeout, network), the broker keeps trying: the answer
+says `"revocation": "pending_retry"`, the sweep retries (GET /v1/revocations lists them) and
+`connection.revocation_completed` (or a final `connection.revocation_failed`) follows.
 Where revoking would revoke a grant that other connections of the tenant still hold (Google: one
 grant per OAuth client and account), the grant is kept on purpose: 200 with
 `{"revoked": false, "revocation": "kept_shared_grant", "shared_with": [...]}`.
@@ -27,7 +30,7 @@ from oauth_broker.http.resolver import current_principal, new_router
 from oauth_broker.routes.connections import ConnectionOut
 from oauth_broker.services import get_services
 from oauth_broker.tokens.invocation import RefreshFunctionClient, disconnect
-from oauth_broker.tokens.revocation import KEPT_SHARED_GRANT, RevocationReport
+from oauth_broker.tokens.revocation import KEPT_SHARED_GRANT, PENDING_RETRY, RevocationReport
 
 router = new_router()
 
@@ -44,7 +47,10 @@ class ConnectionDeleted(BaseModel):
     id: str
     deleted: bool = Field(description="always true: the connection is gone from the broker")
     revoked: bool = Field(description="false: the provider may still honour the grant")
-    revocation: str = Field(description="failed, not_supported or kept_shared_grant")
+    revocation: str = Field(
+        description="pending_retry (the broker keeps retrying: GET /v1/revocations), failed, "
+        "not_supported or kept_shared_grant"
+    )
     error: str | None = Field(description="a stable code for why the revocation failed")
     shared_with: list[str] = Field(
         default_factory=list,
@@ -87,6 +93,19 @@ def delete_connection(connection_id: str) -> Response[Any]:
         return Response(status_code=204)
     if report.outcome == KEPT_SHARED_GRANT:
         body = _kept_shared_grant(principal, conn.id, report)
+    elif report.outcome == PENDING_RETRY:
+        body = ConnectionDeleted(
+            id=conn.id,
+            deleted=report.deleted,
+            revoked=False,
+            revocation=PENDING_RETRY,
+            error=report.error,
+            detail=(
+                "the connection is deleted; the provider could not take the revocation of its grant "
+                "for now, and the broker keeps retrying (with backoff, for up to 30 days): "
+                "connection.revocation_completed follows when it lands"
+            ),
+        )
     else:
         body = ConnectionDeleted(
             id=conn.id,

@@ -1,13 +1,15 @@
-"""Connections: one item per grant, readable by id, by owner, by tenant and by the grant at the
-provider (ByProviderClient: the client id there and the account); CAS on `version`."""
+"""Connections: one item per grant, readable by id, by owner, by tenant, by the grant at the
+provider (ByProviderClient: the client id there and the account) and by a token identifier of its
+refresh token (`TOKID#` lookup items, see `by_token_identifier`); CAS on `version`."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from oauth_broker.auth.principal import Principal
+from oauth_broker.crypto.token_identifiers import identifier_digest
 from oauth_broker.errors import NotFound
 from oauth_broker.store.cursor import decode_cursor, encode_cursor
 from oauth_broker.store.models import ConnectionRecord, ConnectionStatus
@@ -16,6 +18,8 @@ from oauth_broker.store.schedule import USE_RECORD_INTERVAL_SECONDS, RefreshSche
 from oauth_broker.store.table import ConditionFailed, Table
 
 DUE_SHARDS = 8
+# compare-and-set attempts of `save_change` before it gives up on a connection that keeps changing
+CHANGE_ATTEMPTS = 5
 # `status_reason` of connections revoked because an admin disabled their provider (restorable).
 PROVIDER_DISABLED = "provider_disabled"
 # A filter expression's IN takes at most 100 operands.
@@ -45,6 +49,13 @@ def _shares_grant(
     )
 
 
+def _digests_follow_token(rec: ConnectionRecord) -> ConnectionRecord:
+    """No refresh token, no identifier digests (a discarded token leaves no lookup item)."""
+    if rec.enc_refresh_token or rec.rt_digests is None:
+        return rec
+    return rec.model_copy(update={"rt_digests": None})
+
+
 def due_shard(connection_id: str) -> str:
     return f"DUE#{zlib.crc32(connection_id.encode()) % DUE_SHARDS}"
 
@@ -64,6 +75,11 @@ class ConnectionStore:
     @staticmethod
     def key(connection_id: str) -> tuple[str, str]:
         return f"CON#{connection_id}", "CON"
+
+    @staticmethod
+    def token_key(digest: str) -> tuple[str, str]:
+        """The lookup item of one refresh-token identifier digest (`ConnectionRecord.rt_digests`)."""
+        return f"TOKID#{digest}", "TOKID"
 
     def _item(self, rec: ConnectionRecord) -> dict[str, Any]:
         pk, sk = self.key(rec.id)
@@ -199,12 +215,85 @@ class ConnectionStore:
                 siblings.append(current)
         return siblings
 
-    # -- writes ------------------------------------------------------------------------------
-    def create(self, rec: ConnectionRecord) -> ConnectionRecord:
-        self.table.put(self._item(rec), condition="attribute_not_exists(pk)")
+    def by_token_identifier(self, alg: str, token: str) -> ConnectionRecord | None:
+        """The connection whose CURRENT refresh token a provider's security event names by a token
+        identifier (`alg`: `prefix`, the first 16 characters of `token` count, or
+        `hash_base64_sha512_sha512`), or None. Two consistent GetItems: the `TOKID#` lookup item
+        of the identifier's digest, then the connection it names, which must still hold that
+        digest in `rt_digests` (a lookup item left by a token since replaced never matches)."""
+        digest = identifier_digest(alg, token)
+        if digest is None:
+            return None
+        lookup = self.table.get(*self.token_key(digest))
+        if lookup is None:
+            return None
+        rec = self.get(str(lookup.get("connection_id", "")))
+        if rec is None or rec.tenant != lookup.get("tenant") or digest not in (rec.rt_digests or ()):
+            return None
         return rec
 
-    def save(self, rec: ConnectionRecord, *, expected_version: int) -> ConnectionRecord:
+    # -- writes ------------------------------------------------------------------------------
+    # Every write that changes a connection's refresh token changes its `rt_digests` (computed
+    # where the plaintext is encrypted, `crypto.token_identifiers`); `create`, `save` and `delete`
+    # write the `TOKID#` lookup items of the digests that appear and delete those that go in the
+    # same TransactWriteItems as the connection item, conditional on the digests stored: the
+    # lookup items are always those of the connections' current refresh tokens.
+    def _token_ops(
+        self, rec: ConnectionRecord, old: list[str] | None, new: list[str] | None
+    ) -> list[dict[str, Any]]:
+        gone, added = set(old or ()) - set(new or ()), set(new or ()) - set(old or ())
+        return [
+            *(
+                self.table.put_op({"pk": pk, "sk": sk, "connection_id": rec.id, "tenant": rec.tenant})
+                for pk, sk in map(self.token_key, sorted(added))
+            ),
+            *(self.table.delete_op(*self.token_key(d)) for d in sorted(gone)),
+        ]
+
+    @staticmethod
+    def _digests_condition(digests: list[str] | None, values: dict[str, Any]) -> str:
+        """That the stored item's `rt_digests` are `digests` (element by element: scalars)."""
+        if not digests:
+            return "attribute_not_exists(rt_digests)"
+        values.update({f":rt{i}": d for i, d in enumerate(digests)})
+        return "(" + " AND ".join(f"rt_digests[{i}] = :rt{i}" for i in range(len(digests))) + ")"
+
+    def create(self, rec: ConnectionRecord) -> ConnectionRecord:
+        rec = _digests_follow_token(rec)
+        ops = self._token_ops(rec, None, rec.rt_digests)
+        if not ops:
+            self.table.put(self._item(rec), condition="attribute_not_exists(pk)")
+        else:
+            put = self.table.put_op(self._item(rec), condition="attribute_not_exists(pk)")
+            self.table.transact_write([put, *ops])
+        return rec
+
+    def save_change(
+        self,
+        rec: ConnectionRecord,
+        change: Callable[[ConnectionRecord], ConnectionRecord | None],
+        *,
+        attempts: int = CHANGE_ATTEMPTS,
+    ) -> ConnectionRecord | None:
+        """Saves `change(current)` with a compare-and-set, from `rec`; on a lost race re-reads the
+        connection and applies `change` again (`attempts` in all). None: nothing to do (`change`
+        answered None, or the connection is gone). `ConditionFailed` when it kept changing."""
+        current: ConnectionRecord | None = rec
+        for _ in range(attempts):
+            if current is None:
+                return None
+            new = change(current)
+            if new is None:
+                return None
+            try:
+                return self.save(new, expected_version=current.version)
+            except ConditionFailed:
+                current = self.get(rec.id)
+        raise ConditionFailed("the connection kept changing; retry")
+
+    def save(
+        self, rec: ConnectionRecord, *, expected_version: int, previous: ConnectionRecord | None = None
+    ) -> ConnectionRecord:
         """Compare-and-set: writes `rec` with version+1 only if the stored version is `expected_version`.
 
         Raises `ConditionFailed` (a `Conflict`) when another writer got there first.
@@ -214,8 +303,77 @@ class ConnectionStore:
         put also requires the stored `last_used_at` to be no newer than `rec`'s; when only that
         failed (same version), the newer use is taken over (with the due time it implies) and
         the put retried.
+
+        Refresh-token identifier digests: the write also requires the stored `rt_digests` to be
+        `previous`'s (the record read at `expected_version`; without it, `rec`'s: unchanged).
+        When `rec`'s differ, the `TOKID#` lookup items of the new digests are put and those of the
+        old ones deleted in the same transaction. A caller that changes the refresh token without
+        passing `previous` costs one refused write and a read: when only the digests differed
+        (same version), the write is retried from the stored ones.
         """
+        new = _digests_follow_token(rec.model_copy(update={"version": expected_version + 1}))
+        old = previous.rt_digests if previous is not None else rec.rt_digests
+        for _ in range(4):
+            values: dict[str, Any] = {":v": expected_version}
+            if new.last_used_at is None:
+                unchanged_use = "attribute_not_exists(last_used_at)"
+            else:
+                unchanged_use = "(attribute_not_exists(last_used_at) OR last_used_at <= :u)"
+                values[":u"] = new.last_used_at
+            condition = f"version = :v AND {unchanged_use} AND {self._digests_condition(old, values)}"
+            ops = self._token_ops(new, old, new.rt_digests)
+            try:
+                if ops:
+                    put = self.table.put_op(self._item(new), condition=condition, values=values)
+                    self.table.transact_write([put, *ops])
+                else:
+                    self.table.put(self._item(new), condition=condition, values=values)
+                return new
+            except ConditionFailed as failed:
+                if ops and failed.failed_at != (0,):
+                    raise  # lost to a concurrent transaction
+                stored = self.get(rec.id)
+                if stored is None or stored.version != expected_version:
+                    raise
+                newer_use = (stored.last_used_at or 0) > (new.last_used_at or 0)
+                if not newer_use and (stored.rt_digests or None) == (old or None):
+                    raise
+                old = stored.rt_digests
+                if newer_use:
+                    new = new.model_copy(update={"last_used_at": stored.last_used_at})
+        raise ConditionFailed("the item changed concurrently; retry with fresh data")
+
+    def save_borrowing(
+        self,
+        rec: ConnectionRecord,
+        *,
+        expected_version: int,
+        lender_id: str,
+        former_borrowers: Iterable[str] = (),
+    ) -> ConnectionRecord:
+        """`save` of a connection that starts borrowing from `lender_id`, in one TransactWriteItems
+        with a `ConditionCheck` that the lender (of the same tenant) borrows from nobody, and one
+        per id of `former_borrowers` (connections the eventually consistent ByTenant index still
+        showed borrowing from `rec`, that a consistent read found no longer do) that it still does
+        not. Of two concurrent PATCHes A -> B and B -> A at most one lands: each one's put changes
+        the item the other one checks. `ConditionFailed` (409) when any condition fails or the
+        transaction loses to a concurrent one; the same `last_used_at` rule as `save`."""
         new = rec.model_copy(update={"version": expected_version + 1})
+        checks = [
+            self.table.check_op(
+                *self.key(lender_id),
+                "tenant = :t AND attribute_not_exists(borrow_concurrency_from)",
+                values={":t": rec.tenant},
+            ),
+            *(
+                self.table.check_op(
+                    *self.key(other),
+                    "attribute_not_exists(borrow_concurrency_from) OR borrow_concurrency_from <> :me",
+                    values={":me": rec.id},
+                )
+                for other in former_borrowers
+            ),
+        ]
         for _ in range(3):
             values: dict[str, Any] = {":v": expected_version}
             if new.last_used_at is None:
@@ -223,10 +381,15 @@ class ConnectionStore:
             else:
                 unchanged_use = "(attribute_not_exists(last_used_at) OR last_used_at <= :u)"
                 values[":u"] = new.last_used_at
+            put = self.table.put_op(
+                self._item(new), condition=f"version = :v AND {unchanged_use}", values=values
+            )
             try:
-                self.table.put(self._item(new), condition=f"version = :v AND {unchanged_use}", values=values)
+                self.table.transact_write([put, *checks])
                 return new
-            except ConditionFailed:
+            except ConditionFailed as failed:
+                if failed.failed_at != (0,):
+                    raise
                 stored = self.get(rec.id)
                 if (
                     stored is None
@@ -290,4 +453,21 @@ class ConnectionStore:
         return True
 
     def delete(self, connection_id: str) -> None:
-        self.table.delete(*self.key(connection_id))
+        """Deletes the connection and the lookup items of its refresh token's identifiers: a
+        consistent read, then one write conditional on the version read (retried when it moved)."""
+        for _ in range(5):
+            stored = self.get(connection_id)
+            if stored is None:
+                return
+            condition, values = "version = :v", {":v": stored.version}
+            ops = self._token_ops(stored, stored.rt_digests, None)
+            try:
+                if ops:
+                    con = self.table.delete_op(*self.key(connection_id), condition=condition, values=values)
+                    self.table.transact_write([con, *ops])
+                else:
+                    self.table.delete(*self.key(connection_id), condition=condition, values=values)
+                return
+            except ConditionFailed:
+                continue
+        raise ConditionFailed("the item changed concurrently; retry with fresh data")

@@ -86,6 +86,10 @@ class ConnectionRecord(Item):
     version: int = 1
     enc_access_token: str | None = None
     enc_refresh_token: str | None = None
+    # SHA-256 digests of the current refresh token's identifiers (`crypto.token_identifiers`:
+    # prefix, hash_base64_sha512_sha512), indexed by `TOKID#` items; never the prefix itself.
+    # Only for providers whose security events name tokens (the catalog's `risc`).
+    rt_digests: list[str] | None = None
     token_type: str | None = None
     refresh_failures: int = 0
     # The last failed refresh's error code (`http_503`, `timeout`, `invalid_client`, ...): a

@@ -54,7 +54,10 @@ def _values(values: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 class ConditionFailed(Conflict):
-    """A conditional write's condition did not hold."""
+    """A conditional write's condition did not hold. `failed_at`: for a transaction, the indexes of
+    the operations whose condition failed (empty: it lost to a concurrent transaction)."""
+
+    failed_at: tuple[int, ...] = ()
 
 
 class Table:
@@ -168,6 +171,72 @@ class Table:
         resp = self._write(self.client.delete_item, kwargs)
         old = resp.get("Attributes")
         return deserialize(old) if old else None
+
+    # -- transactions ------------------------------------------------------------------------
+    def put_op(
+        self,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A `Put` of `transact_write`."""
+        op: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        self._condition(op, condition, values, names)
+        return {"Put": op}
+
+    def check_op(
+        self,
+        pk: str,
+        sk: str,
+        condition: str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A `ConditionCheck` of `transact_write`: the item must satisfy `condition`."""
+        return self._key_op("ConditionCheck", pk, sk, condition, values, names)
+
+    def delete_op(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A `Delete` of `transact_write`."""
+        return self._key_op("Delete", pk, sk, condition, values, names)
+
+    def _key_op(
+        self,
+        kind: str,
+        pk: str,
+        sk: str,
+        condition: str | None,
+        values: Mapping[str, Any] | None,
+        names: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        op: dict[str, Any] = {"TableName": self.name, "Key": serialize({"pk": pk, "sk": sk})}
+        self._condition(op, condition, values, names)
+        return {kind: op}
+
+    def transact_write(self, operations: list[dict[str, Any]]) -> None:
+        """One TransactWriteItems (all or nothing). A failed condition, or a transaction lost to a
+        concurrent one on the same items (`TransactionConflict`), raises `ConditionFailed` with
+        `failed_at`: the indexes of the operations whose condition failed."""
+        try:
+            self.client.transact_write_items(TransactItems=operations)
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            codes = [str(r.get("Code") or "None") for r in reasons]
+            if not {"ConditionalCheckFailed", "TransactionConflict"} & set(codes):
+                raise
+            failed = ConditionFailed("the item changed concurrently; retry with fresh data")
+            failed.failed_at = tuple(i for i, c in enumerate(codes) if c == "ConditionalCheckFailed")
+            raise failed from None
 
     @staticmethod
     def _condition(

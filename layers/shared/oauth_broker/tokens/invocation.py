@@ -218,7 +218,8 @@ def disconnect(
     """DELETE /v1/connections/{id}: revoke (in the refresh function), then delete, in any case.
 
     When the refresh function cannot be reached or fails, the connection is deleted from here
-    (the api function may delete items) and the failed revocation is reported and published.
+    (the api function may delete items) and the failed revocation is reported and published; a
+    refresh token is left in a tombstone (`pending_retry`) for the sweep to revoke later.
     """
     try:
         return RefreshFunctionClient(services).revoke(conn.tenant, conn.id, budget_ms=budget_ms)
@@ -238,7 +239,24 @@ def disconnect(
         logger.warning("lease not deleted", extra={"error_type": type(exc).__name__})
     gone = conn.model_copy(update={"status": ConnectionStatus.REVOKED, "status_reason": "deleted"})
     error = "refresh_function_unavailable"
+    outcome: Literal["failed", "pending_retry"] = "failed"
+    if conn.enc_refresh_token:
+        # the sweep (refresh function) retries it later: the blob is copied, never decrypted here
+        import time
+
+        from oauth_broker.tokens.revocation_retries import leave_tombstone
+
+        try:
+            leave_tombstone(services, gone, now=int(time.time()), error=error)
+            outcome = "pending_retry"
+        except Exception as exc:
+            logger.error(
+                "revocation tombstone not written",
+                extra={"connection_id": conn.id, "error_type": type(exc).__name__},
+            )
     services.publisher.publish("revoked", gone, reason="deleted")
-    services.publisher.publish("revocation_failed", gone, outcome="failed", error=error)
-    services.publisher.publish("deleted", gone, provider_revocation="failed")
-    return RevocationReport(conn.id, deleted=True, revoked=False, outcome="failed", error=error)
+    services.publisher.publish(
+        "revocation_failed", gone, outcome=outcome, error=error, final=outcome == "failed"
+    )
+    services.publisher.publish("deleted", gone, provider_revocation=outcome)
+    return RevocationReport(conn.id, deleted=True, revoked=False, outcome=outcome, error=error)

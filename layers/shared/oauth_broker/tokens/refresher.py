@@ -44,6 +44,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from oauth_broker.crypto.envelope import CryptoError, EncryptionContext, KeyServiceError
+from oauth_broker.crypto.token_identifiers import token_digests
 from oauth_broker.errors import ConfirmationRequired, NeedsReauth, NotFound, ProviderDisabled, UpstreamError
 from oauth_broker.observability import logger, metric
 from oauth_broker.store.connections import REFRESHABLE, ConnectionStore
@@ -502,6 +503,13 @@ class TokenRefresher:
         rotated = response.refresh_token is not None and response.refresh_token != old_refresh_token
         enc_access = self._encrypt(current, response.access_token, "access_token")
         enc_refresh = self._encrypt(current, response.refresh_token, "refresh_token") if rotated else None
+        # The digests of the refresh token's identifiers (`crypto.token_identifiers`), for a provider
+        # whose security events name tokens: the new token's, or the one we hold (a connection
+        # stored before the index, or with stale digests, is indexed by its next refresh).
+        digests: list[str] | None = None
+        if provider.risc is not None:
+            held = response.refresh_token if rotated and response.refresh_token else old_refresh_token
+            digests = list(token_digests(held))
         lifetime = response.expires_in if response.expires_in is not None else DEFAULT_LIFETIME_SECONDS
         # The callback's credit rule: only requested (and identity) scopes, so a refresh reporting
         # scopes of earlier consents never widens `scopes_granted`.
@@ -523,6 +531,13 @@ class TokenRefresher:
             }
             if enc_refresh is not None:
                 update["enc_refresh_token"] = enc_refresh
+                update["rt_digests"] = digests
+            elif (
+                digests is not None
+                and base.enc_refresh_token == current.enc_refresh_token
+                and base.rt_digests != digests
+            ):
+                update["rt_digests"] = digests
             if comparison is not None:
                 update["scopes_granted"] = list(comparison.granted)
             refuted = (
@@ -544,7 +559,7 @@ class TokenRefresher:
         saved: ConnectionRecord | None = None
         for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
-                saved = self.connections.save(apply(base), expected_version=base.version)
+                saved = self.connections.save(apply(base), expected_version=base.version, previous=base)
                 break
             except ConditionFailed:
                 latest = self.connections.get(current.id)

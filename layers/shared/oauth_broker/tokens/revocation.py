@@ -12,11 +12,16 @@ Runs in the refresh function (it holds the decrypt rights; the api function has 
    where revoking one token revokes the whole (OAuth client, account) grant (Google) and another
    connection of the tenant holds that grant (`tokens.grants`): then nothing is revoked, the
    outcome is `kept_shared_grant`, and the other connection keeps working;
-4. the connection and its lease are deleted whatever the provider said.
+4. when the provider could not take the refresh token's revocation for now (5xx, 429, timeout,
+   network: a transient failure), a tombstone is left (`store.tombstones`: the encrypted token,
+   its provider and client, the attempts): the outcome is `pending_retry`, and the sweep retries
+   it with backoff for up to 30 days (`tokens.revocation_retries`);
+5. the connection and its lease are deleted whatever the provider said.
 
 Events: `connection.revoked` (the status change), `connection.revocation_failed` when the
-provider could not be told (not for `kept_shared_grant`: that is deliberate), then
-`connection.deleted` (`provider_revocation`: the outcome).
+provider could not be told (not for `kept_shared_grant`: that is deliberate; `final: false` with
+`pending_retry`: the sweep goes on trying), then `connection.deleted` (`provider_revocation`: the
+outcome).
 """
 
 from __future__ import annotations
@@ -40,11 +45,15 @@ if TYPE_CHECKING:
     from oauth_broker.providers.catalog import ProviderDefinition
     from oauth_broker.services import Services
 
-Outcome = Literal["revoked", "already_invalid", "no_token", "not_supported", "kept_shared_grant", "failed"]
+Outcome = Literal[
+    "revoked", "already_invalid", "no_token", "not_supported", "kept_shared_grant", "failed", "pending_retry"
+]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 REVOKED_OUTCOMES = frozenset({"revoked", "already_invalid", "no_token"})
 # Not revoked on purpose: the grant is another connection's too (no `revocation_failed` event).
 KEPT_SHARED_GRANT: Outcome = "kept_shared_grant"
+# Not revoked yet: a tombstone was left and the sweep retries (`tokens.revocation_retries`).
+PENDING_RETRY: Outcome = "pending_retry"
 MAX_ATTEMPTS = 4
 ATTEMPT_TIMEOUT_SECONDS = 5.0
 LEASE_WAIT_POLL_SECONDS = 0.1
@@ -118,7 +127,9 @@ class ConnectionRevoker:
             self.refresher.forget(connection_id)
             if announce:
                 self.services.publisher.publish("revoked", marked, reason="deleted")
-            outcome, error, shared_with = self._revoke_at_provider(marked, deadline)
+            outcome, error, shared_with, retryable = self._revoke_at_provider(marked, deadline)
+            if outcome == "failed" and retryable:
+                outcome = self._leave_tombstone(marked, outcome, error, announce=announce)
             connections.delete(connection_id)
         finally:
             try:
@@ -145,7 +156,11 @@ class ConnectionRevoker:
             )
             if announce:
                 self.services.publisher.publish(
-                    "revocation_failed", marked, outcome=outcome, error=error or outcome
+                    "revocation_failed",
+                    marked,
+                    outcome=outcome,
+                    error=error or outcome,
+                    final=outcome != PENDING_RETRY,
                 )
         if announce:
             self.services.publisher.publish("deleted", marked, provider_revocation=outcome)
@@ -155,7 +170,7 @@ class ConnectionRevoker:
         """Revokes the tokens of `held`: a re-authorization's result that was never confirmed (its
         `enc_*` blobs are encrypted for the connection's record id). The grant is kept when a live
         connection of the tenant, the re-authorized connection itself included, still holds it."""
-        outcome, error, shared_with = self._revoke_at_provider(held, deadline, include_self=True)
+        outcome, error, shared_with, _ = self._revoke_at_provider(held, deadline, include_self=True)
         logger.info(
             "unconfirmed re-authorization: held tokens",
             extra={
@@ -190,14 +205,59 @@ class ConnectionRevoker:
                 return None
         except CryptoError:
             return None
-        outcome, error = self._revoke(previous, provider, old_blob, "refresh_token", deadline)
+        outcome, error, _ = self._revoke(previous, provider, old_blob, "refresh_token", deadline)
         logger.info(
             "replaced refresh token revoked",
             extra={"connection_id": previous.id, "outcome": outcome, "error": error},
         )
         return outcome
 
+    def retry_revocation(
+        self, rec: ConnectionRecord, blob: str, hint: str, *, deadline: float
+    ) -> tuple[Outcome, str | None]:
+        """One more try at a tombstone's revocation (`tokens.revocation_retries`): `rec` is the
+        deleted connection as the tombstone remembers it, `blob` its token, encrypted for
+        (`rec.tenant`, `rec.id`, `hint`). `kept_shared_grant` when a live connection of the tenant
+        holds the grant by now (the user connected the account again: revoking would cut it);
+        `already_invalid` for a refusal that says the token is dead (`invalid_grant`)."""
+        try:
+            provider = self.refresher.provider_of(rec)
+        except TokenEndpointError as err:
+            return "failed", err.code
+        if not provider.auth.revocation_url:
+            return "not_supported", "provider_has_no_revocation_endpoint"
+        try:
+            siblings = shared_grant_siblings(
+                self.services, rec, provider, connections=self.refresher.connections
+            )
+        except Exception as exc:
+            logger.warning("grant siblings not read", extra={"error_type": type(exc).__name__})
+            return "failed", "shared_grant_check_failed"
+        if siblings:
+            return KEPT_SHARED_GRANT, None
+        outcome, error, _ = self._revoke(rec, provider, blob, hint, deadline)
+        if outcome == "failed" and error == "invalid_grant":
+            return "already_invalid", None
+        return outcome, error
+
     # -- steps -------------------------------------------------------------------------------------
+    def _leave_tombstone(
+        self, rec: ConnectionRecord, outcome: Outcome, error: str | None, *, announce: bool
+    ) -> Outcome:
+        """Leaves the tombstone the sweep retries; `pending_retry`, or `outcome` when it could not
+        be written (then the failure is reported as it is)."""
+        from oauth_broker.tokens.revocation_retries import leave_tombstone
+
+        try:
+            leave_tombstone(self.services, rec, now=int(self.clock.time()), error=error, announce=announce)
+        except Exception as exc:
+            logger.error(
+                "revocation tombstone not written",
+                extra={"connection_id": rec.id, "tenant": rec.tenant, "error_type": type(exc).__name__},
+            )
+            return outcome
+        return PENDING_RETRY
+
     def _take_lease(self, connection_id: str, holder: str, deadline: float) -> bool:
         """Waits (a lease period at most) for a refresh in flight to finish; goes on regardless."""
         leases = self.refresher.leases
@@ -230,20 +290,21 @@ class ConnectionRevoker:
 
     def _revoke_at_provider(
         self, rec: ConnectionRecord, deadline: float, *, include_self: bool = False
-    ) -> tuple[Outcome, str | None, tuple[str, ...]]:
-        """(outcome, error code, the connections that keep the grant when it is kept)."""
+    ) -> tuple[Outcome, str | None, tuple[str, ...], bool]:
+        """(outcome, error code, the connections that keep the grant when it is kept, whether the
+        refresh token's revocation failed transiently: worth a tombstone)."""
         if rec.enc_refresh_token:
             blob, hint = rec.enc_refresh_token, "refresh_token"
         elif rec.enc_access_token and (rec.expires_at or 0) > self.clock.time():
             blob, hint = rec.enc_access_token, "access_token"
         else:
-            return "no_token", None, ()
+            return "no_token", None, (), False
         try:
             provider = self.refresher.provider_of(rec)
         except TokenEndpointError as err:
-            return "failed", err.code, ()
+            return "failed", err.code, (), False
         if not provider.auth.revocation_url:
-            return "not_supported", "provider_has_no_revocation_endpoint", ()
+            return "not_supported", "provider_has_no_revocation_endpoint", (), False
         try:
             siblings = shared_grant_siblings(
                 self.services,
@@ -254,27 +315,30 @@ class ConnectionRevoker:
             )
         except Exception as exc:  # not knowing, revoking could kill another connection's grant
             logger.warning("grant siblings not read", extra={"error_type": type(exc).__name__})
-            return "failed", "shared_grant_check_failed", ()
+            # the sweep's retry reads them again before it revokes anything
+            return "failed", "shared_grant_check_failed", (), hint == "refresh_token"
         if siblings:
-            return KEPT_SHARED_GRANT, None, tuple(s.id for s in siblings)
-        outcome, error = self._revoke(rec, provider, blob, hint, deadline)
-        return outcome, error, ()
+            return KEPT_SHARED_GRANT, None, tuple(s.id for s in siblings), False
+        outcome, error, transient = self._revoke(rec, provider, blob, hint, deadline)
+        return outcome, error, (), transient and hint == "refresh_token"
 
     def _revoke(
         self, rec: ConnectionRecord, provider: ProviderDefinition, blob: str, hint: str, deadline: float
-    ) -> tuple[Outcome, str | None]:
+    ) -> tuple[Outcome, str | None, bool]:
+        """(outcome, error code, whether the last failure was transient: worth trying later)."""
         try:
             token = self.services.envelope.decrypt(blob, EncryptionContext(rec.tenant, rec.id, hint)).decode()
             credentials = self.refresher.client_credentials(rec.tenant, rec.oauth_client_id)
         except TokenEndpointError as err:
-            return "failed", err.code
+            return "failed", err.code, err.kind == "transient"
         except CryptoError:
-            return "failed", "undecryptable_token"
+            return "failed", "undecryptable_token", False
 
         endpoint = self.refresher.endpoint
         attempts = 0
         reloaded = False
         error = "deadline_exceeded"
+        transient = True
         while attempts < self.max_attempts:
             remaining = deadline - self.clock.monotonic()
             if remaining < 0.25:
@@ -288,9 +352,9 @@ class ConnectionRevoker:
                     token_type_hint="refresh_token" if hint == "refresh_token" else "access_token",
                     timeout=min(ATTEMPT_TIMEOUT_SECONDS, remaining),
                 )
-                return result, None
+                return result, None, False
             except TokenEndpointError as err:
-                error = err.code
+                error, transient = err.code, err.kind == "transient"
                 if err.kind == "invalid_client" and not reloaded:
                     reloaded = True
                     try:
@@ -298,7 +362,7 @@ class ConnectionRevoker:
                             rec.tenant, rec.oauth_client_id, reload=True
                         )
                     except TokenEndpointError as load_err:
-                        return "failed", load_err.code
+                        return "failed", load_err.code, load_err.kind == "transient"
                     attempts -= 1
                     continue
                 if err.kind != "transient" or attempts >= self.max_attempts:
@@ -307,4 +371,4 @@ class ConnectionRevoker:
                 if self.clock.monotonic() + pause + 0.25 > deadline:
                     break
                 self.clock.sleep(pause)
-        return "failed", error
+        return "failed", error, transient

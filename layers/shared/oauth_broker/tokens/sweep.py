@@ -16,7 +16,9 @@ compare-and-set).
 Either way the sweep stops starting work `reserve_seconds` before the Lambda deadline; what it
 did not reach stays due and is picked up by the next run. In the time left it discards the connect
 results that nobody confirmed within 10 minutes (the index's `PENDING` partition), revoking the
-grants they obtained.
+grants they obtained, then retries the due revocation tombstones that disconnects left when the
+provider was failing (the index's `REVOKE` partition, `tokens.revocation_retries`), a bounded
+number per run.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class SweepReport:
     queries: int = 0  # index Query pages read
     discarded: int = 0  # connect results not confirmed in time: discarded, their grants revoked
     enqueued: int = 0  # refresh jobs sent to the work queue (the queue's consumer refreshes them)
+    revocations_due: int = 0  # revocation tombstones due (at most a bounded page per run)
+    revocations_completed: int = 0  # ... revoked at last (or found dead, or the grant held again)
+    revocations_rescheduled: int = 0  # ... failed again: the next attempt is later
+    revocations_given_up: int = 0  # ... failed for the last time: a final revocation_failed
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,6 +151,22 @@ class RefreshSweep:
         report.discarded += discarded
         report.queries += pages
 
+    def retry_revocations(self, stop_at: float, report: SweepReport) -> None:
+        """The disconnects' failed revocations that are due again (`tokens.revocation_retries`),
+        in the time left; a failure here never fails the sweep."""
+        from oauth_broker.tokens.revocation_retries import RevocationRetrier
+
+        try:
+            retried = RevocationRetrier(self.services, self.refresher, clock=self.clock).run(stop_at=stop_at)
+        except Exception as exc:  # the tombstones stay due for the next run
+            logger.error("sweep: revocation retries failed", extra={"error_type": type(exc).__name__})
+            return
+        report.queries += retried.queries
+        report.revocations_due += retried.due
+        report.revocations_completed += retried.completed
+        report.revocations_rescheduled += retried.rescheduled
+        report.revocations_given_up += retried.gave_up
+
     def run(self, *, deadline: float) -> SweepReport:
         """One sweep; `deadline` is a `clock.monotonic()` value (the Lambda's end). With a work
         queue it only enqueues (`enqueue`); without one it refreshes in-process."""
@@ -210,6 +232,7 @@ class RefreshSweep:
                     future.result()
         report.remaining += len(due) - position
         self.discard_unconfirmed(stop_at, report)
+        self.retry_revocations(stop_at, report)
         logger.info("sweep finished", extra=report.as_dict())
         return report
 
@@ -248,5 +271,6 @@ class RefreshSweep:
         report.enqueued = report.due - unsent
         report.remaining = unsent
         self.discard_unconfirmed(stop_at, report)
+        self.retry_revocations(stop_at, report)
         logger.info("sweep finished", extra=report.as_dict())
         return report
