@@ -56,6 +56,15 @@ def _digests_follow_token(rec: ConnectionRecord) -> ConnectionRecord:
     return rec.model_copy(update={"rt_digests": None})
 
 
+def _no_newer_use(new: ConnectionRecord, values: dict[str, Any]) -> str:
+    """The condition that the stored `last_used_at` is no newer than `new`'s (its value added to
+    `values`): a use recorded meanwhile (`record_use`, no version bump) is never lost."""
+    if new.last_used_at is None:
+        return "attribute_not_exists(last_used_at)"
+    values[":u"] = new.last_used_at
+    return "(attribute_not_exists(last_used_at) OR last_used_at <= :u)"
+
+
 def due_shard(connection_id: str) -> str:
     return f"DUE#{zlib.crc32(connection_id.encode()) % DUE_SHARDS}"
 
@@ -315,11 +324,7 @@ class ConnectionStore:
         old = previous.rt_digests if previous is not None else rec.rt_digests
         for _ in range(4):
             values: dict[str, Any] = {":v": expected_version}
-            if new.last_used_at is None:
-                unchanged_use = "attribute_not_exists(last_used_at)"
-            else:
-                unchanged_use = "(attribute_not_exists(last_used_at) OR last_used_at <= :u)"
-                values[":u"] = new.last_used_at
+            unchanged_use = _no_newer_use(new, values)
             condition = f"version = :v AND {unchanged_use} AND {self._digests_condition(old, values)}"
             ops = self._token_ops(new, old, new.rt_digests)
             try:
@@ -376,11 +381,7 @@ class ConnectionStore:
         ]
         for _ in range(3):
             values: dict[str, Any] = {":v": expected_version}
-            if new.last_used_at is None:
-                unchanged_use = "attribute_not_exists(last_used_at)"
-            else:
-                unchanged_use = "(attribute_not_exists(last_used_at) OR last_used_at <= :u)"
-                values[":u"] = new.last_used_at
+            unchanged_use = _no_newer_use(new, values)
             put = self.table.put_op(
                 self._item(new), condition=f"version = :v AND {unchanged_use}", values=values
             )
