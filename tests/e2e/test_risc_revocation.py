@@ -1,7 +1,8 @@
 """Cross-Account Protection end to end (issue 13): the user removes the app's access in the fake
 Google (its myaccount "Third-party apps" page, in the browser), the fake pushes Google's
-`tokens-revoked` security event token to the broker's receiver on its own, and within one second
-the demo page shows the connection `revoked`.
+`tokens-revoked` security event token to the broker's receiver on its own; the connection is
+revoked before that request is answered, and the demo page shows it `revoked`. The time from the
+click to the demo showing it is printed, not asserted: timing goals belong to `make bench`.
 
 `make dev`'s fake Google has its RISC stream pointed at the broker's `POST /v1/google/risc` and
 the providers override names its RISC configuration and issuer, as a registration with
@@ -22,7 +23,6 @@ from e2e.demo_page import api_connections, bearer, connected, screenshot
 pytestmark = pytest.mark.e2e
 
 BOB = "bob@example.com"
-WITHIN_SECONDS = 1.0
 TOKENS_REVOKED = "https://schemas.openid.net/secevent/oauth/event-type/tokens-revoked"
 
 
@@ -36,7 +36,7 @@ def _google_client_id(base_url: str, tenant: str, oauth_client_id: str) -> str:
     return str(resp.json()["client_id"])
 
 
-def test_given_a_connection_when_the_user_removes_access_at_google_then_the_demo_shows_it_revoked_within_1s(
+def test_given_a_connection_when_the_user_removes_google_access_then_it_is_revoked_in_the_request_and_shown(
     demo: Page, local_broker: Any
 ) -> None:
     base_url = local_broker.base_url
@@ -61,12 +61,16 @@ def test_given_a_connection_when_the_user_removes_access_at_google_then_the_demo
     start = time.monotonic()
     app.locator("button.remove-access").click()
     pw_expect(account.locator("#notice")).to_have_text(f"Access removed for {google_client}.")
+    # Google's push has been answered: the receiver acts within the request, so the connection is
+    # already revoked when the API is read, with no waiting or polling in between
+    (cut,) = [c for c in api_connections(base_url, tenant) if c["id"] == conn["id"]]
+    assert cut["status"] == "revoked", cut
     page.bring_to_front()
     page.click("#refresh-connections")
-    pw_expect(row.locator(".status")).to_have_text("revoked", timeout=WITHIN_SECONDS * 1000)
-    elapsed = time.monotonic() - start
-
-    assert elapsed < WITHIN_SECONDS, f"shown revoked {elapsed:.3f} s after the access was removed"
+    pw_expect(row.locator(".status")).to_have_text("revoked")
+    # the figure, not a timed assertion (timing goals are measured by `make bench`; a loaded
+    # machine must not turn a correct broker red)
+    print(f"demo showed revoked {time.monotonic() - start:.3f} s after Remove access was clicked")
     pushed = [
         d for d in _deliveries(base_url) if d["aud"] == google_client and d["event_type"] == TOKENS_REVOKED
     ]
