@@ -467,7 +467,9 @@ class Bench:
 
 
 @contextmanager
-def bench_world(upstream_ms: float) -> Iterator[Bench]:
+def bench_world(upstream_ms: float, world_config: Mapping[str, Any] | None = None) -> Iterator[Bench]:
+    """The metered world; `world_config` overrides the broker's config (e.g. `allow_loopback_urls`
+    for a webhook receiver on 127.0.0.1: bench_gmail_push.py)."""
     import boto3
     from moto import mock_aws
     from werkzeug.test import Client
@@ -502,7 +504,9 @@ def bench_world(upstream_ms: float) -> Iterator[Bench]:
         lambda_runtime.invoke = metering.wrap_invoke(original_invoke, lambda_runtime.logical_id)
         try:
             with atomic_calls(dynamodb):
-                pw = build_proxy_world(Aws(dynamodb, kms, events, resources), Path(tmp))
+                pw = build_proxy_world(
+                    Aws(dynamodb, kms, events, resources), Path(tmp), world_config=dict(world_config or {})
+                )
                 pw.world.api.invoke = lambda_runtime.invoke
                 pw.world.client = Client(metering.gateway(pw.world.api))
                 pw.world.transport.mount(

@@ -4,6 +4,8 @@
     /fake-google/... a fake Google (consent page, token, JWKS, revocation, Gmail, People)
     /dev-idp/...     the development identity provider's JWKS, and POST /dev-idp/token for the demo
     /demo/           the demo frontend and connect.js
+    /demo/webhook/...  the demo's webhook receiver (its tenant's signed events, polled by the page)
+    /demo/gmail-push-settings  the tenant setting `gmail_push` that matches the fake's Pub/Sub
     /docs            Swagger UI over /v1/openapi.json (the pinned swagger-ui-py package's files)
     /_local/runtime.json  the functions' environment (AWS endpoint, table, key...), for `invoke`
 
@@ -42,6 +44,8 @@ from oauth_broker_dev.aws_local import (
     free_port,
     parameter_default,
 )
+from oauth_broker_dev.demo_webhook import PREFIX as DEMO_WEBHOOK_PREFIX
+from oauth_broker_dev.demo_webhook import DemoWebhooks
 from oauth_broker_dev.gateway import LocalHttpApi
 from oauth_broker_dev.persistence import ExtraState, LocalStore, SnapshotUnreadable
 
@@ -145,6 +149,7 @@ class LocalBroker:
         self.function_env: dict[str, str] = {}
         self.aws_endpoint: str | None = None
         self.queue_mapping: Any = None  # LocalEventSourceMapping: the work queue -> the refresh function
+        self.demo_webhooks = DemoWebhooks(self.base_url)
 
     @property
     def state_dir(self) -> Path:
@@ -269,6 +274,10 @@ class LocalBroker:
             resp = Response(SWAGGER_PAGE, content_type="text/html")
         elif req.path.startswith("/docs/"):
             resp = self._swagger_file(req.path.removeprefix("/docs/"))
+        elif req.path == DEMO_WEBHOOK_PREFIX or req.path.startswith(DEMO_WEBHOOK_PREFIX + "/"):
+            resp = self.demo_webhooks(req)
+        elif req.path == "/demo/gmail-push-settings":
+            resp = self._gmail_push_settings(req)
         elif req.path in ("/", "/demo"):
             resp = Response(status=302, headers={"Location": "/demo/"})
         elif req.path.startswith("/demo/"):
@@ -323,6 +332,34 @@ class LocalBroker:
         env = {**self.function_env, "AWS_ENDPOINT_URL": self.aws_endpoint or ""}
         return Response(
             json.dumps({"base_url": self.base_url, "pid": os.getpid(), "environment": env}),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def _gmail_push_settings(self, req: Request) -> Response:
+        """GET -> the tenant setting `gmail_push` that matches the fake Google's Pub/Sub topic and
+        push subscription (to this broker's POST /v1/google/gmail-push), or 404 without a fake
+        Google. Loopback Host only; nothing in it is a secret."""
+        if req.method != "GET":
+            return Response(status=405, headers={"Allow": "GET"})
+        if req.host.rsplit(":", 1)[0].strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+            return Response("not found", status=404)
+        settings = None
+        if self.fake_google is not None:
+            from oauth_broker_dev.fake_google.local import gmail_push_settings
+
+            settings = gmail_push_settings(self.fake_google)
+        if settings is None:
+            body = {
+                "type": "about:blank",
+                "title": "Not found",
+                "status": 404,
+                "code": "not_found",
+                "detail": "no fake Google Pub/Sub here: with real Google, set gmail_push from your own topic",
+            }
+            return Response(json.dumps(body), status=404, content_type="application/problem+json")
+        return Response(
+            json.dumps({"gmail_push": settings}),
             content_type="application/json",
             headers={"Cache-Control": "no-store"},
         )
@@ -389,6 +426,8 @@ class LocalBroker:
             self.stop()
 
     def stop(self) -> None:
+        if self.fake_google is not None:
+            self.fake_google.close()  # its Pub/Sub push worker: no push reaches a stopping broker
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

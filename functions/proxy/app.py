@@ -43,12 +43,13 @@ def typed_function() -> HttpFunction:
     with _typed_lock:
         if not _typed:
             from oauth_broker.http.function import HttpFunction
-            from oauth_broker.routes import connection_probe, contacts, gmail, proxy
+            from oauth_broker.routes import connection_probe, contacts, gmail, gmail_watch, proxy
 
             _typed.append(
                 HttpFunction(
                     proxy.gateway_router,
                     gmail.router,
+                    gmail_watch.router,
                     contacts.router,
                     connection_probe.router,
                     prepare_event=routed_event,

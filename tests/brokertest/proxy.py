@@ -106,6 +106,7 @@ def build_proxy_world(
     *,
     extra_providers: dict[str, Any] | None = None,
     upstreams: dict[str, Any] | None = None,
+    world_config: dict[str, Any] | None = None,
     **fake_config: Any,
 ) -> ProxyWorld:
     """The fake Google at https://fake-google.test, plus `upstreams` (base URL -> WSGI app) serving
@@ -117,7 +118,7 @@ def build_proxy_world(
     document["providers"].update(extra_providers or {})
     providers = tmp_path / "providers.proxy-tests.json"
     providers.write_text(json.dumps(document))
-    world = build_world(aws, providers_file=str(providers))
+    world = build_world(aws, providers_file=str(providers), **(world_config or {}))
     world.transport.mount(GOOGLE_BASE, httpx.WSGITransport(app=fake.app))
     for base, app in (upstreams or {}).items():
         world.transport.mount(base, httpx.WSGITransport(app=app))

@@ -26,6 +26,7 @@ FUNCTIONS = (
     "RefreshFunction",
     "WebhookFunction",
     "RiscFunction",
+    "GmailPushFunction",
 )
 
 

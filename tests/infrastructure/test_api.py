@@ -17,6 +17,7 @@ PUBLIC = {
     "GET /v1/oauth/authorize",
     "GET /v1/oauth/callback",
     "POST /v1/google/risc",  # Google's security events: the token's signature is the credential
+    "POST /v1/google/gmail-push",  # Gmail push (Pub/Sub): its Google-signed OIDC token is the credential
 }
 
 ROUTES: dict[str, set[str]] = {
@@ -57,10 +58,14 @@ ROUTES: dict[str, set[str]] = {
         "GET /v1/connections/{id}/contacts",
         "POST /v1/connections/{id}/test",
         "GET /v1/connections/{id}/token",
+        "PUT /v1/connections/{id}/gmail/watch",
+        "GET /v1/connections/{id}/gmail/watch",
+        "DELETE /v1/connections/{id}/gmail/watch",
     },
     "RefreshFunction": set(),
     "WebhookFunction": set(),
     "RiscFunction": {"POST /v1/google/risc"},
+    "GmailPushFunction": {"POST /v1/google/gmail-push"},
 }
 
 
@@ -129,7 +134,7 @@ def test_given_the_default_authorizer_when_api_gateway_calls_it_then_it_has_perm
     assert authorizer["EnableFunctionDefaultPermissions"] is True
 
 
-def test_given_every_route_when_reading_auth_then_only_health_openapi_authorize_callback_risc_are_public(
+def test_given_every_route_when_reading_auth_then_only_health_openapi_oauth_and_google_pushes_are_public(
     stack: Stack,
 ) -> None:
     assert {route.key for route in all_routes(stack) if route.public} == PUBLIC
@@ -226,7 +231,14 @@ def test_given_the_webhook_dead_letter_queue_when_eventbridge_sends_to_it_then_o
 
 @pytest.mark.parametrize(
     "function",
-    ["AuthorizerFunction", "AuthorizeFunction", "CallbackFunction", "ApiFunction", "ProxyFunction"],
+    [
+        "AuthorizerFunction",
+        "AuthorizeFunction",
+        "CallbackFunction",
+        "ApiFunction",
+        "ProxyFunction",
+        "GmailPushFunction",
+    ],
 )
 def test_given_an_http_function_when_listing_its_triggers_then_nothing_but_http_routes_invoke_it(
     stack: Stack, function: str

@@ -23,6 +23,7 @@ from oauth_broker.metrics_catalog import (
     DEPENDENCIES,
     METRICS,
     NAMESPACE,
+    OUTCOMES,
     STATUS_CLASSES,
     UPSTREAM_STATUS_CLASSES,
 )
@@ -86,7 +87,8 @@ def test_given_the_broker_metrics_on_the_dashboard_then_each_is_in_the_catalogue
         assert use.dims["service"] == STACK_NAME, use  # this stack's metrics only
         for dim, value in use.dims.items():
             if dim != "service" and value is not None:  # None: a SEARCH over every value
-                assert value in ALLOWED_VALUES[dim], use
+                allowed = OUTCOMES[use.name] if dim == "outcome" else ALLOWED_VALUES[dim]
+                assert value in allowed, use
 
 
 def test_given_the_catalogue_then_every_metric_the_broker_publishes_is_on_the_dashboard(stack: Stack):
@@ -114,6 +116,20 @@ def test_given_the_proxy_then_every_upstream_status_class_is_on_the_dashboard(st
     shown = {use.dims["status_class"] for use in dashboard_metrics(stack) if use.name == "upstream_requests"}
 
     assert shown == set(UPSTREAM_STATUS_CLASSES)
+
+
+BY_OUTCOME = sorted(name for name, spec in METRICS.items() if "outcome" in spec.dimensions)
+
+
+def test_given_the_catalogue_then_each_metric_counted_by_outcome_lists_its_outcomes():
+    assert BY_OUTCOME == sorted(OUTCOMES) == ["gmail_pushes", "gmail_watch_renewals"]
+
+
+@pytest.mark.parametrize("name", BY_OUTCOME)
+def test_given_a_metric_counted_by_outcome_then_the_dashboard_shows_each_of_its_outcomes(stack: Stack, name):
+    shown = {use.dims["outcome"] for use in dashboard_metrics(stack) if use.name == name}
+
+    assert shown == set(OUTCOMES[name])
 
 
 def test_given_the_throttles_the_functions_count_then_every_dependency_is_on_the_dashboard(stack: Stack):

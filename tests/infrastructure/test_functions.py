@@ -18,6 +18,7 @@ CODE_DIRS = {
     "RefreshFunction": "functions/refresh",
     "WebhookFunction": "functions/webhook",
     "RiscFunction": "functions/risc",
+    "GmailPushFunction": "functions/gmail_push",
 }
 
 LIMITS = {  # function -> (timeout seconds, memory MB)
@@ -29,6 +30,8 @@ LIMITS = {  # function -> (timeout seconds, memory MB)
     "RefreshFunction": (300, 1769),
     "WebhookFunction": (29, 512),
     "RiscFunction": (29, 256),  # a few DynamoDB writes and one event per connection it cuts
+    # answers within Pub/Sub's default acknowledgement deadline (10 s), or Pub/Sub delivers again
+    "GmailPushFunction": (10, 256),
 }
 
 GLOBAL_ENVIRONMENT = {
@@ -62,7 +65,7 @@ def environment(stack: Stack, function: str) -> dict[str, Any]:
     return merged
 
 
-def test_given_the_template_when_listing_functions_then_there_are_exactly_the_eight_broker_functions(
+def test_given_the_template_when_listing_functions_then_there_are_exactly_the_nine_broker_functions(
     stack: Stack,
 ) -> None:
     assert set(stack.of_type("AWS::Serverless::Function")) == set(FUNCTIONS)

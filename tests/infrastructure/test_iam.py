@@ -115,6 +115,18 @@ def test_given_the_api_function_when_listing_its_kms_actions_then_it_can_encrypt
     assert not {a for a in api_actions | key_policy_actions if a.startswith("kms:Decrypt")}
 
 
+def test_given_the_public_gmail_push_function_when_reading_its_kms_grants_then_they_are_the_proxys_at_most(
+    stack: Stack,
+) -> None:
+    # it reads Gmail's history with the connection's token, as the proxy does (ProxyService.forward):
+    # never a webhook secret, never more than a token's use needs
+    push = kms_grants(stack.kms_statements_of("GmailPushFunction"))
+    proxy = kms_grants(stack.kms_statements_of("ProxyFunction"))
+
+    assert push
+    assert all(purposes <= proxy.get(action, set()) for action, purposes in push.items()), push
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_given_a_function_with_kms_access_when_reading_the_resource_then_it_is_the_broker_key_only(
     stack: Stack, function: str

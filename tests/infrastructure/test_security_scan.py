@@ -19,6 +19,7 @@ REQUEST_PATH = {
     "ApiFunction",
     "ProxyFunction",
     "RiscFunction",
+    "GmailPushFunction",
 }
 
 # resource -> the checks skipped on it (each with its reason in the template)

@@ -19,6 +19,9 @@ from infrastructure.test_iam_from_behaviour import (
 )
 
 QUEUE = {"Fn::GetAtt": ["RefreshQueue", "Arn"]}
+# api: provider switches, forced refreshes; refresh: the sweep; gmail_push: a mailbox's history
+# backlog beyond its inline budget (a gmail_history job)
+ENQUEUERS = ("ApiFunction", "RefreshFunction", "GmailPushFunction")
 
 
 def queue_event(stack: Stack) -> dict[str, Any]:
@@ -90,7 +93,7 @@ def test_given_the_dead_letter_queue_then_an_alarm_fires_on_its_first_message(st
     assert alarm["Statistic"] == "Maximum" and alarm["EvaluationPeriods"] == 1
 
 
-@pytest.mark.parametrize("function", ["ApiFunction", "RefreshFunction"])
+@pytest.mark.parametrize("function", ENQUEUERS)
 def test_given_a_function_that_enqueues_then_it_knows_the_queue_and_may_only_send_to_it(
     stack: Stack, function
 ):
@@ -103,7 +106,7 @@ def test_given_a_function_that_enqueues_then_it_knows_the_queue_and_may_only_sen
 
 
 def test_given_the_other_functions_then_none_may_touch_the_work_queue(stack: Stack):
-    for function in set(FUNCTIONS) - {"ApiFunction", "RefreshFunction"}:
+    for function in set(FUNCTIONS) - set(ENQUEUERS):
         touching = [s for s in stack.statements_of(function) if repr(QUEUE) in as_set(s["Resource"])]
         assert touching == [], function
 

@@ -1,7 +1,8 @@
 """The metrics of a whole flow, read back from the EMF lines the functions wrote on stdout (as
 CloudWatch reads them from the Lambda logs): connect, proxy calls (a retry, a 429), a forced
-refresh, a revoked grant, the sweep, webhook deliveries and the authorizer, with the names and
-dimension sets of `oauth_broker.metrics_catalog` and nothing that identifies a user."""
+refresh, a revoked grant, refused RISC and Gmail pushes, the sweep, webhook deliveries and the
+authorizer, with the names and dimension sets of `oauth_broker.metrics_catalog` and nothing that
+identifies a user."""
 
 from __future__ import annotations
 
@@ -75,6 +76,12 @@ def run_full_flow(world, fake, receiver) -> dict[str, str]:
         "POST", "/v1/google/risc", data=b"not-a-token", headers={"Content-Type": "application/secevent+jwt"}
     )
     assert refused.status_code == 400
+    # Gmail's push receiver (no authorizer): a token Google did not sign is refused, nothing read
+    push = {"message": {"data": "e30=", "messageId": "1"}, "subscription": "projects/p/subscriptions/s"}
+    forged = world.request(
+        "POST", "/v1/google/gmail-push", json_body=push, headers={"Authorization": "Bearer not-a-token"}
+    )
+    assert forged.status_code == 401
 
     schedule = json.loads((REPO_ROOT / "events" / "refresh.json").read_text())
     lambda_runtime.invoke("refresh", schedule)
@@ -123,8 +130,11 @@ def test_given_a_full_flow_when_its_emf_lines_are_read_then_each_function_publis
     }
     # the request metrics of every HTTP function, by route template and status class
     request_functions = {d.dimensions["function"] for d in data if d.name == "requests"}
-    assert request_functions == {"authorize", "callback", "api", "proxy", "risc"}
+    assert request_functions == {"authorize", "callback", "api", "proxy", "risc", "gmail_push"}
     assert total(data, "requests", function="risc", route="POST /v1/google/risc", status_class="4xx") == 1
+    push_route = "POST /v1/google/gmail-push"
+    assert total(data, "requests", function="gmail_push", route=push_route, status_class="4xx") == 1
+    assert total(data, "gmail_pushes", outcome="refused") == 1
     assert total(data, "requests", function="callback", route="GET /v1/oauth/callback") == 1
     proxy_route = "ANY /v1/connections/{id}/proxy/{path+}"
     assert total(data, "requests", function="proxy", route=proxy_route, status_class="2xx") == 1

@@ -44,6 +44,9 @@ def json_body_operations() -> list[tuple[str, str]]:
         for path, item in document["paths"].items()
         for method, op in item.items()
         if "application/json" in op.get("requestBody", {}).get("content", {})
+        # Gmail's push reads its own body, and only once its OIDC token is verified (401 first;
+        # a bad body with a good token: 400 invalid_push_message, tests/integration/gmail_push)
+        and (method.upper(), path) != ("POST", "/v1/google/gmail-push")
     ]
 
 

@@ -18,6 +18,7 @@ def test_given_an_admin_jwt_when_settings_are_read_then_the_defaults_come_back(w
         "webhook_url": None,
         "webhook_secret_hint": None,
         "expose_access_tokens": False,
+        "gmail_push": None,
         "updated_at": None,
     }
 

@@ -34,9 +34,10 @@ def test_given_the_template_when_the_authorizer_is_read_then_its_cache_ttl_is_th
     assert settings["ttl_seconds"] == 300.0
 
 
-def test_given_the_template_when_routes_are_listed_then_exactly_five_are_public():
+def test_given_the_template_when_routes_are_listed_then_exactly_six_are_public():
     public = sorted(r.path for r in http_routes() if not r.authorized)
     assert public == [
+        "/v1/google/gmail-push",
         "/v1/google/risc",
         "/v1/health",
         "/v1/oauth/authorize",

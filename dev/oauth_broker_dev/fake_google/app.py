@@ -49,6 +49,8 @@ def create_app(config: FakeGoogleConfig | None = None, fake: FakeGoogle | None =
     from .account_page import bp as account_bp
     from .api_routes import bp as api_bp
     from .control_routes import bp as control_bp
+    from .gmail_push_routes import bp as gmail_push_bp
+    from .gmail_push_routes import control_bp as gmail_push_control_bp
     from .oauth_routes import bp as oauth_bp
     from .risc_routes import bp as risc_bp
     from .risc_routes import control_bp as risc_control_bp
@@ -59,11 +61,13 @@ def create_app(config: FakeGoogleConfig | None = None, fake: FakeGoogle | None =
     app.extensions["fake_google"] = fake
     app.register_blueprint(oauth_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(gmail_push_bp)
     app.register_blueprint(risc_bp)
     app.register_blueprint(account_bp)
     if fake.config.enable_control:
         app.register_blueprint(control_bp)
         app.register_blueprint(risc_control_bp)
+        app.register_blueprint(gmail_push_control_bp)
 
     @app.before_request
     def _record_request() -> None:

@@ -29,7 +29,9 @@ from .controls import (
     RecordedRequest,
     Revocation,
 )
-from .mailbox import Mailbox, MailboxError, StoredMessage, parse_message, recipients_of
+from .gmail_watch import Watch, notify
+from .mailbox import HistoryRecord, Mailbox, MailboxError, StoredMessage, parse_message, recipients_of
+from .pubsub import PubSub
 from .risc import Delivery, RiscTransmitter
 from .seed import seed_contacts, seed_mailbox
 from .signing import SigningKeys, at_hash
@@ -139,6 +141,7 @@ class FakeGoogle:
         self._served_base_url: str | None = None
         self.gauge = ConcurrencyGauge()
         self.risc = RiscTransmitter(self)  # Cross-Account Protection: its own key, stream, deliveries
+        self.pubsub = PubSub(self)  # Gmail push: topics, push subscriptions, a delivery worker
         if self.config.risc_receiver_url:
             self.risc.register(self.config.risc_receiver_url)
         self._reset_state()
@@ -200,12 +203,14 @@ class FakeGoogle:
             self.api_delay: float = self.config.api_delay
             self.gauge = ConcurrencyGauge()
             self.mailboxes: dict[str, Mailbox] = {}
+            self.watches: dict[tuple[str, str], Watch] = {}  # (mailbox, OAuth client) -> watch
             self.contacts: dict[str, list[Contact]] = {}
             for account in self.config.accounts:
                 others = [a for a in self.config.accounts if a.email != account.email]
                 mailbox = Mailbox(account.email, self.now)
                 if self.config.seed_mailboxes:
                     seed_mailbox(mailbox, account, others)
+                mailbox.on_change = self._mailbox_changed
                 self.mailboxes[account.email.lower()] = mailbox
                 self.contacts[account.email.lower()] = (
                     seed_contacts(account, others) if self.config.seed_contacts else []
@@ -213,12 +218,21 @@ class FakeGoogle:
 
     def reset(self) -> None:
         """Forget every code, token, consent, rule, log entry and counter; reseed the mailboxes.
-        The signing keys stay (so cached JWKS stay valid), and so do the served address and the
-        RISC stream (its receiver and service accounts); its delivery log is emptied."""
+        The signing keys stay (so cached JWKS stay valid), and so do the served address, the
+        RISC stream (its receiver and service accounts) and the Pub/Sub topics and subscriptions;
+        their delivery logs are emptied, Gmail watches are forgotten."""
         with self._lock:
             self._clock_offset = 0.0
             self._reset_state()
         self.risc.clear_deliveries()
+        self.pubsub.reset()
+
+    def close(self) -> None:
+        """Stop the Pub/Sub delivery worker (the only thread the fake starts itself)."""
+        self.pubsub.close()
+
+    def _mailbox_changed(self, mailbox: Mailbox, record: HistoryRecord) -> None:
+        notify(self, mailbox, record)
 
     # ---- controls --------------------------------------------------------------------------
     def fail_next(
@@ -437,6 +451,32 @@ class FakeGoogle:
         data = raw.as_bytes(policy=policy.SMTP) if isinstance(raw, EmailMessage) else raw
         with self._lock:
             return self.mailbox(email).add(data, label_ids, thread_id)
+
+    def deliver_message(
+        self,
+        email: str,
+        sender: str,
+        subject: str,
+        text: str,
+        label_ids: Iterable[str] = ("INBOX", "UNREAD"),
+    ) -> StoredMessage:
+        """A new message from `sender` arrives in `email`'s mailbox (the demo's "send it a
+        message"): a plain-text RFC 822 message, dated now."""
+        account = self.account(email)
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = formataddr((account.name, account.email))
+        message["Subject"] = subject
+        message["Date"] = format_datetime(datetime.fromtimestamp(self.now(), UTC))
+        message["Message-ID"] = make_msgid(domain="mail.example.com")
+        message.set_content(text)
+        return self.add_message(email, message, label_ids)
+
+    def expire_history(self, email: str, before_history_id: int) -> int:
+        """Google keeps a mailbox's history for about a week: forget the records below
+        `before_history_id`, so a `history.list` from before it is 404. Returns records dropped."""
+        with self._lock:
+            return self.mailbox(email).expire_history(before_history_id)
 
     def sent_messages(self, email: str) -> list[EmailMessage]:
         """Messages the account sent (label SENT), oldest first, parsed."""

@@ -285,13 +285,50 @@ def _relative(value: str) -> timedelta | None:
     return timedelta(days=days)
 
 
+# history.list's `historyTypes` values and the key each fills in a history record
+HISTORY_TYPES = {
+    "messageAdded": "messagesAdded",
+    "messageDeleted": "messagesDeleted",
+    "labelAdded": "labelsAdded",
+    "labelRemoved": "labelsRemoved",
+}
+
+
+@dataclass
+class HistoryRecord:
+    """One change of a mailbox at `id` (its new historyId), as `users.history.list` returns it:
+    `changes` maps `messagesAdded` | `messagesDeleted` | `labelsAdded` | `labelsRemoved` to its
+    entries; `label_ids` are the message's labels after the change (for the `labelId` filter and
+    a watch's label filter)."""
+
+    id: int
+    message: dict[str, str]
+    changes: dict[str, list[dict[str, Any]]]
+    label_ids: list[str]
+
+    def resource(self, types: Iterable[str] | None = None) -> dict[str, Any]:
+        keys = [HISTORY_TYPES[t] for t in types] if types else list(HISTORY_TYPES.values())
+        out: dict[str, Any] = {"id": str(self.id), "messages": [dict(self.message)]}
+        for key in keys:
+            if key in self.changes:
+                out[key] = self.changes[key]
+        return out
+
+
 class Mailbox:
-    """One account's messages and labels. Not locked itself: `FakeGoogle` holds its lock."""
+    """One account's messages and labels. Not locked itself: `FakeGoogle` holds its lock.
+
+    Every change that moves `history_id` is kept as a `HistoryRecord` (`users.history.list`), and
+    `on_change` (set by `FakeGoogle`: Gmail push) is called with it."""
 
     def __init__(self, email: str, clock: Callable[[], float] = time.time) -> None:
         self.email = email
         self.clock = clock
         self.history_id = 1000
+        self.history: list[HistoryRecord] = []
+        # history records below this id have expired: a startHistoryId below it minus 1 is 404
+        self.history_floor = 0
+        self.on_change: Callable[[Mailbox, HistoryRecord], None] | None = None
         self.messages: dict[str, StoredMessage] = {}
         self.labels: dict[str, dict[str, Any]] = {}
         for label_id in SYSTEM_LABELS:
@@ -355,7 +392,70 @@ class Mailbox:
             message_id, thread_id or message_id, raw, labels, internal_date, self.history_id
         )
         self.messages[message_id] = stored
+        entry = {"message": stored.minimal()}
+        self._record(stored, {"messagesAdded": [entry]})
         return stored
+
+    # -- history
+    def _record(self, stored: StoredMessage, changes: dict[str, list[dict[str, Any]]]) -> None:
+        message = {"id": stored.id, "threadId": stored.thread_id}
+        record = HistoryRecord(self.history_id, message, changes, list(stored.label_ids))
+        self.history.append(record)
+        if self.on_change is not None:
+            self.on_change(self, record)
+
+    def expire_history(self, before_history_id: int) -> int:
+        """Forget the history records below `before_history_id` (Google keeps about a week): a
+        `startHistoryId` that would need one of them (below `before_history_id - 1`) is then 404.
+        Returns how many records went."""
+        floor = max(self.history_floor, int(before_history_id))
+        kept = [record for record in self.history if record.id >= floor]
+        dropped = len(self.history) - len(kept)
+        self.history, self.history_floor = kept, floor
+        return dropped
+
+    def list_history(
+        self,
+        start_history_id: int,
+        types: Iterable[str] = (),
+        label_id: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> dict[str, Any]:
+        """`users.history.list`: records after `start_history_id`, oldest first, paged by
+        `max_results`; 404 when `start_history_id` is older than the kept history."""
+        wanted = list(dict.fromkeys(types))
+        for name in wanted:
+            if name not in HISTORY_TYPES:
+                raise MailboxError(
+                    400,
+                    "Invalid value at 'history_types' "
+                    f'(type.googleapis.com/google.apps.gmail.v1.ListHistoryRequest.HistoryTypes), "{name}"',
+                    "invalid",
+                )
+        if start_history_id + 1 < self.history_floor:  # a record it would need is gone
+            raise MailboxError(404, "Requested entity was not found.", "notFound")
+        after = start_history_id
+        if page_token:
+            if not page_token.isdigit():
+                raise MailboxError(400, "Invalid pageToken", "invalid")
+            after = max(after, int(page_token))
+        keys = {HISTORY_TYPES[name] for name in wanted}
+        found = [
+            record
+            for record in self.history
+            if record.id > after
+            and (not keys or keys & set(record.changes))
+            and (label_id is None or label_id in record.label_ids)
+        ]
+        body: dict[str, Any] = {}
+        page = found[:max_results]
+        if page:
+            body["history"] = [record.resource(wanted) for record in page]
+        if len(found) > max_results:
+            body["nextPageToken"] = f"{page[-1].id:020d}"
+        body["historyId"] = str(self.history_id)
+        return body
 
     def get(self, message_id: str) -> StoredMessage:
         try:
@@ -369,24 +469,32 @@ class Mailbox:
         self._check_labels([*add, *remove])
         labels = [label for label in stored.label_ids if label not in remove]
         labels += [label for label in add if label not in labels]
+        added = [label for label in labels if label not in stored.label_ids]
+        removed = [label for label in stored.label_ids if label not in labels]
         stored.label_ids = labels
         self.history_id += 1
         stored.history_id = self.history_id
+        changes: dict[str, list[dict[str, Any]]] = {}
+        if added:
+            changes["labelsAdded"] = [{"message": stored.minimal(), "labelIds": added}]
+        if removed:
+            changes["labelsRemoved"] = [{"message": stored.minimal(), "labelIds": removed}]
+        self._record(stored, changes)
         return stored
 
     def trash(self, message_id: str) -> StoredMessage:
         return self.modify(message_id, add=["TRASH"], remove=["INBOX", "SPAM"])
 
     def untrash(self, message_id: str) -> StoredMessage:
-        stored = self.modify(message_id, remove=["TRASH"])
-        if "SENT" not in stored.label_ids and "INBOX" not in stored.label_ids:
-            stored.label_ids.append("INBOX")
-        return stored
+        labels = self.get(message_id).label_ids
+        back = [] if "SENT" in labels or "INBOX" in labels else ["INBOX"]
+        return self.modify(message_id, add=back, remove=["TRASH"])
 
     def delete(self, message_id: str) -> None:
-        self.get(message_id)
+        stored = self.get(message_id)
         del self.messages[message_id]
         self.history_id += 1
+        self._record(stored, {"messagesDeleted": [{"message": stored.minimal()}]})
 
     def thread_count(self) -> int:
         return len({m.thread_id for m in self.messages.values()})

@@ -84,6 +84,9 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "gmail.users.messages.delete": (MAIL,),
     "gmail.users.labels.list": (*_GMAIL_READ, GMAIL_LABELS, GMAIL_METADATA),
     "gmail.users.settings.sendAs.list": (*_GMAIL_READ, GMAIL_SETTINGS_BASIC),
+    "gmail.users.history.list": (*_GMAIL_READ, GMAIL_METADATA),
+    "gmail.users.watch": (*_GMAIL_READ, GMAIL_METADATA),
+    "gmail.users.stop": (*_GMAIL_READ, GMAIL_METADATA),
     "people.people.get": _PEOPLE_ME,
     "people.people.connections.list": (CONTACTS, CONTACTS_READONLY),
 }

@@ -1,15 +1,24 @@
-"""Helpers for tests that drive the fake Google over HTTP like a browser and an OAuth client."""
+"""Helpers for tests that drive the fake Google over HTTP like a browser and an OAuth client, and
+that forge Pub/Sub push tokens and bodies (Gmail push refusals)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from .pubsub import PUSH_TOKEN_LIFETIME, rfc3339, service_account_id
+
+if TYPE_CHECKING:
+    from .fake import FakeGoogle
 
 AUTH_PATH = "/o/oauth2/v2/auth"
 
@@ -131,3 +140,73 @@ class OAuthFlow:
         }
         form.update(overrides)
         return self.client.post("/token", data=form)
+
+
+# ---- Gmail push (Pub/Sub) ------------------------------------------------------------------------
+
+
+def other_key() -> RSAKey:
+    """An RS256 key the fake's JWKS does not publish (a forged token's)."""
+    return RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, auto_kid=True)
+
+
+def push_token(
+    fake: FakeGoogle,
+    audience: str,
+    email: str,
+    *,
+    email_verified: bool = True,
+    iss: str | None = None,
+    iat: int | None = None,
+    exp: int | None = None,
+    key: RSAKey | None = None,
+    kid: str | None = None,
+    omit: tuple[str, ...] = (),
+    **extra: Any,
+) -> str:
+    """A Pub/Sub push OIDC token as the fake signs it (`PubSub.push_token`), with any claim chosen:
+    a wrong `audience` or `email`, `email_verified=False`, an `exp` in the past, another `iss`, or
+    `key=other_key()` (a signature the JWKS cannot verify; `kid` keeps the fake's current kid by
+    default, as a forger would). `omit` drops claims; `extra` adds or replaces claims."""
+    issued = int(fake.now()) if iat is None else iat
+    sa_id = service_account_id(email)
+    claims: dict[str, Any] = {
+        "aud": audience,
+        "azp": sa_id,
+        "email": email,
+        "email_verified": email_verified,
+        "exp": issued + PUSH_TOKEN_LIFETIME if exp is None else exp,
+        "iat": issued,
+        "iss": fake.issuer if iss is None else iss,
+        "sub": sa_id,
+    }
+    claims.update(extra)
+    for name in omit:
+        claims.pop(name, None)
+    signing = key or fake.keys.current
+    header = {"alg": "RS256", "kid": kid or fake.keys.kid, "typ": "JWT"}
+    return jwt.encode(header, claims, signing)
+
+
+def push_body(
+    email_address: str,
+    history_id: int,
+    subscription: str = "projects/test-project/subscriptions/gmail-push",
+    message_id: str | None = None,
+    publish_time: float = 0.0,
+) -> dict[str, Any]:
+    """The JSON body of a Pub/Sub push of Gmail's notification `{emailAddress, historyId}`."""
+    message_id = message_id or str(secrets.randbelow(9 * 10**15) + 10**15)
+    published = rfc3339(publish_time)
+    data = base64.b64encode(json.dumps({"emailAddress": email_address, "historyId": history_id}).encode())
+    return {
+        "message": {
+            "attributes": {},
+            "data": data.decode("ascii"),
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": published,
+            "publish_time": published,
+        },
+        "subscription": subscription,
+    }

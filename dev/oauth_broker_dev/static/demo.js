@@ -1,6 +1,8 @@
 // The demo page of `make dev`: sign in with a dev token, register an OAuth client, connect an
 // account with connect.js (and confirm the result as the signed-in user), list / test /
-// re-authorize / delete connections. Talks only to the broker's public API (same origin). Every
+// re-authorize / delete connections, watch a Gmail mailbox and show the tenant's webhook events
+// (Gmail push). Talks to the broker's public API (same origin), and for the demo's own plumbing to
+// the dev server's /demo/... routes and the fake Google's controls. Every
 // piece of data goes into the page through textContent or attributes, never innerHTML.
 //
 // Messages: every action has its own status line next to its button (`say`): a new message
@@ -464,6 +466,8 @@ async function loadConnections() {
   const ids = new Set(state.connections.map((c) => c.id));
   for (const id of [...state.notes.keys()]) if (!ids.has(id)) state.notes.delete(id);
   renderConnections();
+  renderGmailPush();
+  refreshWatch();
 }
 
 /** Scopes named the page's one way, without duplicates. @param {string} providerKey @param {string[]} scopes */
@@ -641,6 +645,309 @@ async function deleteConnection(conn) {
   const [text, kind] = deleteOutcome(conn, answer);
   await loadConnections();
   say($("connections-status"), text, kind, answer?.revocation);
+}
+
+// ---- Gmail push ------------------------------------------------------------------------------
+//
+// A tenant app learns of new mail through its webhook: this section points the tenant's
+// `webhook_url` at the demo's receiver on the dev server (/demo/webhook/..., which verifies each
+// delivery's HMAC signature as docs/webhooks.md says and keeps the tenant's last events), then
+// polls what the receiver verified. The tenant's `gmail_push` settings come from the local fake
+// Google's Pub/Sub topic (GET /demo/gmail-push-settings), never from this file.
+
+// Gmail's read scopes: a watch needs one (API.md "Gmail push notifications").
+const GMAIL_READ_SCOPES = new Set([
+  "https://mail.google.com/",
+  "https://www.googleapis.com/auth/gmail.readonly",
+  "https://www.googleapis.com/auth/gmail.modify",
+  "https://www.googleapis.com/auth/gmail.metadata",
+]);
+const EVENTS_POLL_MS = 400;
+const EVENTS_SHOWN = 50;
+
+const push = {
+  /** the watch state of each connection, as GET .../gmail/watch answers @type {Map<string, any>} */
+  watches: new Map(),
+  /** the demo receiver's URL for this tenant, once it is the tenant's webhook_url @type {string | null} */
+  receiver: null,
+  /** verified events, newest first @type {{seq: number, received_at: number, event: any}[]} */
+  events: [],
+  lastSeq: 0,
+  /** @type {number | null} */ timer: null,
+  /** bumped at every sign-in and sign-out, so that a poll of an earlier session is dropped */
+  epoch: 0,
+  /** test messages sent from this page: message id -> performance.now() at sending @type {Map<string, number>} */
+  sent: new Map(),
+};
+
+/** @param {any} c */
+const gmailWatchable = (c) =>
+  ["active", "partial"].includes(c.status) && (c.scopes_granted || []).some((/** @type {string} */ s) => GMAIL_READ_SCOPES.has(s));
+
+/** @returns {any | undefined} the connection chosen in the Gmail push section */
+function watchedConnection() {
+  const id = $("watch-connection").value;
+  return state.connections.find((c) => c.id === id && gmailWatchable(c));
+}
+
+/** @param {string | null | undefined} when @returns {string} */
+const localTime = (when) => (when ? new Date(when).toLocaleString() : "—");
+
+function renderGmailPush() {
+  const candidates = state.connections.filter(gmailWatchable);
+  fillSelect(
+    $("watch-connection"),
+    candidates.length
+      ? candidates.map((c) => ({ value: c.id, label: `${c.name} · ${c.account?.email || c.id}` }))
+      : [{ value: "", label: "no Gmail connection with a read scope yet", disabled: true }],
+  );
+  const conn = watchedConnection();
+  const watch = conn ? push.watches.get(conn.id) : undefined;
+  const line = $("watch-state");
+  if (!conn) line.textContent = "Connect a Gmail account with gmail.readonly (step 3) to watch it.";
+  else if (!watch) line.textContent = "…";
+  else if (watch.active) {
+    const labels = (watch.label_ids || []).join(", ") || "every label";
+    line.textContent =
+      `Watching ${conn.account?.email || conn.id} (${labels}), expires ${localTime(watch.expires_at)}` +
+      `; history id ${watch.last_history_id}; last notification ${localTime(watch.last_notification_at)}`;
+  } else line.textContent = "Not watching.";
+  line.dataset.active = String(!!watch?.active);
+  $("watch-start").disabled = !conn;
+  $("watch-stop").disabled = !watch?.active;
+  $("send-test-message").disabled = !conn;
+}
+
+/** Reads the chosen connection's watch state (not awaited by the lists: one GET, shown when in). */
+async function loadWatch() {
+  const conn = watchedConnection();
+  if (!conn) return;
+  const watch = await api("GET", `/v1/connections/${encodeURIComponent(conn.id)}/gmail/watch`);
+  push.watches.set(conn.id, watch);
+  renderGmailPush();
+}
+
+function refreshWatch() {
+  const conn = watchedConnection();
+  if (!state.session?.admin || !conn || push.watches.has(conn.id)) return;
+  loadWatch().catch((err) => say($("watch-status"), describeError(err), "bad", errorCode(err)));
+}
+
+/** The tenant's gmail_push settings: set from the local fake Google's topic when there are none. */
+async function ensureGmailPushSettings() {
+  if (!state.settings) state.settings = await api("GET", "/v1/settings");
+  if (state.settings.gmail_push) return;
+  const local = await api("GET", "/demo/gmail-push-settings");
+  state.settings = await api("PATCH", "/v1/settings", { gmail_push: local.gmail_push });
+  renderOrigins();
+}
+
+/** The tenant's webhook_url is the demo's receiver (a new one, with a new secret, when it is not). */
+async function ensureWebhook() {
+  const current = await api("GET", "/demo/webhook/receivers");
+  if (current.webhook_url && state.settings?.webhook_url === current.webhook_url) {
+    push.receiver = current.webhook_url;
+  } else {
+    // the receiver's secret goes from the dev server to the broker's settings (write-only there)
+    const created = await api("POST", "/demo/webhook/receivers");
+    state.settings = await api("PATCH", "/v1/settings", {
+      webhook_url: created.webhook_url,
+      webhook_secret: created.webhook_secret,
+    });
+    push.receiver = created.webhook_url;
+  }
+  renderEventsSource();
+  startPolling();
+}
+
+async function startWatch() {
+  const conn = watchedConnection();
+  if (!conn) throw new Error("Choose a Gmail connection with a read scope first.");
+  const line = $("watch-status");
+  say(line, "Setting the tenant's Gmail push settings and webhook…", "info");
+  await ensureGmailPushSettings();
+  await ensureWebhook();
+  say(line, `Watching ${conn.account?.email || conn.id}…`, "info");
+  await api("PUT", `/v1/connections/${encodeURIComponent(conn.id)}/gmail/watch`, { label_ids: ["INBOX"] });
+  const watch = await api("GET", `/v1/connections/${encodeURIComponent(conn.id)}/gmail/watch`);
+  push.watches.set(conn.id, watch);
+  renderGmailPush();
+  say(
+    line,
+    `Watching the inbox of ${conn.account?.email || conn.id}: new messages appear under Events.`,
+    "ok",
+  );
+}
+
+async function stopWatch() {
+  const conn = watchedConnection();
+  if (!conn) return;
+  await api("DELETE", `/v1/connections/${encodeURIComponent(conn.id)}/gmail/watch`);
+  push.watches.set(conn.id, { active: false, connection_id: conn.id });
+  renderGmailPush();
+  say($("watch-status"), `Stopped watching ${conn.account?.email || conn.id}.`, "ok");
+}
+
+/** A message arrives in the chosen connection's mailbox: the fake Google's control route. */
+async function sendTestMessage() {
+  const conn = watchedConnection();
+  const email = conn?.account?.email;
+  if (!email) throw new Error("Choose a Gmail connection first.");
+  const resp = await fetch("/fake-google/_control/gmail/deliver", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      email,
+      from: "Demo Sender <sender@example.net>",
+      subject: `Test message ${new Date().toLocaleTimeString()}`,
+      text: "Sent from the oauth-broker demo page.",
+    }),
+    credentials: "omit",
+    cache: "no-store",
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  push.sent.set(String(data.id), performance.now());
+  const watching = push.watches.get(conn.id)?.active;
+  say(
+    $("watch-status"),
+    watching
+      ? `Delivered message ${data.id} to ${email}; its event appears under Events.`
+      : `Delivered message ${data.id} to ${email}. The mailbox is not watched: click Watch mailbox to get events.`,
+    watching ? "info" : "warn",
+  );
+}
+
+function renderEventsSource() {
+  $("events-source").textContent = push.receiver
+    ? `Deliveries to ${push.receiver}, verified (HMAC-SHA256), newest first.`
+    : "Watch a mailbox to point the tenant's webhook at this page's receiver.";
+}
+
+/** @param {any} event @returns {string} */
+function connectionLabel(event) {
+  const id = event.connection_id || event.connection?.connection_id || "";
+  const conn = state.connections.find((c) => c.id === id);
+  return conn ? `${conn.name} (${id})` : id || "—";
+}
+
+/** One event of the list. @param {{seq: number, received_at: number, event: any}} entry */
+function eventItem({ event, received_at: receivedAt }) {
+  const messages = Array.isArray(event.messages) ? event.messages : [];
+  const when = new Date((Number(receivedAt) || 0) * 1000);
+  return h(
+    "li",
+    {
+      "data-event-id": event.event_id,
+      "data-type": event.type,
+      "data-connection-id": event.connection_id || event.connection?.connection_id,
+    },
+    [
+      h("div", { class: "event-head" }, [
+        h("code", { class: "event-type", text: event.type }),
+        h("span", { class: "event-connection muted", text: connectionLabel(event) }),
+        h("time", { class: "event-time muted", datetime: when.toISOString(), text: when.toLocaleTimeString() }),
+      ]),
+      messages.length
+        ? h(
+            "ul",
+            { class: "event-messages", "aria-label": "Message ids" },
+            messages.map((/** @type {any} */ m) =>
+              h("li", { "data-message-id": m.id }, [
+                h("code", { text: m.id }),
+                h("span", { class: "muted", text: ` thread ${m.thread_id} · ${(m.label_ids || []).join(", ")}` }),
+              ]),
+            ),
+          )
+        : null,
+      event.type === "gmail.history_reset"
+        ? h("div", { class: "muted", text: `history reset: new baseline ${event.history_id || ""}` })
+        : null,
+    ],
+  );
+}
+
+/** The whole list (at sign-in and sign-out; new events are added on top by `showArrived`). */
+function renderEvents() {
+  $("no-events").hidden = push.events.length > 0;
+  $("events").replaceChildren(...push.events.map(eventItem));
+}
+
+/** New events go on top, so that the live region announces only them. @param {any[]} arrived oldest first */
+function showArrived(arrived) {
+  const list = $("events");
+  for (const entry of arrived) list.prepend(eventItem(entry));
+  while (list.children.length > EVENTS_SHOWN) list.lastElementChild.remove();
+  $("no-events").hidden = push.events.length > 0;
+}
+
+/** @param {{seq: number, received_at: number, event: any}[]} arrived */
+function reportSentMessages(arrived) {
+  for (const { event } of arrived) {
+    for (const m of Array.isArray(event.messages) ? event.messages : []) {
+      const sentAt = push.sent.get(m.id);
+      if (sentAt === undefined) continue;
+      push.sent.delete(m.id);
+      const ms = Math.round(performance.now() - sentAt);
+      say($("watch-status"), `Event for message ${m.id} shown ${ms} ms after it was sent.`, "ok");
+    }
+  }
+}
+
+async function pollEvents() {
+  const epoch = push.epoch;
+  const answer = await api("GET", `/demo/webhook/events?after=${push.lastSeq}`);
+  if (epoch !== push.epoch) return;
+  const arrived = Array.isArray(answer.events) ? answer.events : [];
+  if (!arrived.length) return;
+  push.lastSeq = Math.max(push.lastSeq, ...arrived.map((/** @type {any} */ e) => Number(e.seq) || 0));
+  push.events = [...[...arrived].reverse(), ...push.events].slice(0, EVENTS_SHOWN);
+  showArrived(arrived);
+  reportSentMessages(arrived);
+  // a notification moves the watch's history id on: show it (the old state stays until then)
+  if (arrived.some((/** @type {any} */ e) => e.event.type?.startsWith("gmail."))) {
+    loadWatch().catch((err) => say($("watch-status"), describeError(err), "bad", errorCode(err)));
+  }
+}
+
+function startPolling() {
+  if (push.timer !== null) return;
+  const epoch = push.epoch;
+  const tick = () => {
+    if (epoch !== push.epoch) return;
+    pollEvents()
+      .catch((err) => say($("watch-status"), `Could not read the events: ${describeError(err)}`, "bad"))
+      .finally(() => {
+        if (epoch === push.epoch) push.timer = window.setTimeout(tick, EVENTS_POLL_MS);
+      });
+  };
+  push.timer = window.setTimeout(tick, 0);
+}
+
+function resetGmailPush() {
+  push.epoch += 1;
+  if (push.timer !== null) window.clearTimeout(push.timer);
+  push.timer = null;
+  push.watches.clear();
+  push.receiver = null;
+  push.events = [];
+  push.lastSeq = 0;
+  push.sent.clear();
+  say($("watch-status"), "");
+  renderEventsSource();
+  renderEvents();
+}
+
+/** After sign-in (admin): resume polling when the tenant's webhook already is the demo's receiver. */
+async function loadGmailPush() {
+  const current = await api("GET", "/demo/webhook/receivers");
+  if (current.webhook_url && state.settings?.webhook_url === current.webhook_url) {
+    push.receiver = current.webhook_url;
+    startPolling();
+  }
+  renderEventsSource();
+  renderGmailPush();
+  refreshWatch();
 }
 
 // ---- the connect flow ------------------------------------------------------------------------
@@ -922,6 +1229,7 @@ function renderSignedIn() {
   $("admin-section").hidden = !(s && s.admin);
   $("connect-section").hidden = !s;
   $("connections-section").hidden = !s;
+  $("gmail-push-section").hidden = !(s && s.admin);
 }
 
 async function afterSignIn() {
@@ -935,7 +1243,7 @@ async function afterSignIn() {
     ["OAuth clients", loadClients],
     ["connections", loadConnections],
   ];
-  if (state.session?.admin) loads.push(["settings", loadSettings]);
+  if (state.session?.admin) loads.push(["settings", loadSettings], ["Gmail push state", loadGmailPush]);
   const failed = [];
   for (const [what, load] of loads) {
     try {
@@ -965,6 +1273,7 @@ async function signIn() {
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state.session));
   for (const id of ["client-status", "result", "connections-status"]) say($(id), "");
   state.notes.clear();
+  resetGmailPush();
   await afterSignIn();
 }
 
@@ -974,6 +1283,7 @@ function signOut() {
   state.connections = [];
   state.notes.clear();
   sessionStorage.removeItem(STORAGE_KEY);
+  resetGmailPush();
   for (const id of ["signin-status", "client-status", "result", "connections-status"]) say($(id), "");
   renderSignedIn();
 }
@@ -1025,6 +1335,18 @@ function init() {
   $("refresh-connections").addEventListener("click", () =>
     busy($("refresh-connections"), lineSink("connections-status"), loadConnections),
   );
+  $("watch-connection").addEventListener("change", () => {
+    renderGmailPush();
+    refreshWatch();
+  });
+  // busy() enables its button again: the state decides which ones may be clicked
+  for (const [id, action] of /** @type {[string, () => Promise<void>][]} */ ([
+    ["watch-start", startWatch],
+    ["watch-stop", stopWatch],
+    ["send-test-message", sendTestMessage],
+  ])) {
+    $(id).addEventListener("click", () => busy($(id), lineSink("watch-status"), action).then(renderGmailPush));
+  }
 
   state.session = restoreSession();
   renderSignedIn();

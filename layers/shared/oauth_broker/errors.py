@@ -46,6 +46,12 @@ class InvalidSecurityEvent(BadRequest):
     code, title = "invalid_security_event", "Invalid security event token"
 
 
+class InvalidPushMessage(BadRequest):
+    """A Gmail push whose body is not a Pub/Sub push message carrying `{emailAddress, historyId}`."""
+
+    code, title = "invalid_push_message", "Invalid push message"
+
+
 class ReplayedSecurityEvent(BadRequest):
     """A security event token whose `jti` was already received: it was acted on once, and this
     delivery changed nothing."""
@@ -55,6 +61,13 @@ class ReplayedSecurityEvent(BadRequest):
 
 class Unauthorized(BrokerError):
     status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class InvalidPushToken(Unauthorized):
+    """A Gmail push (Cloud Pub/Sub push subscription) whose OIDC token is missing, malformed,
+    forged, expired or from another issuer. Nothing was read; why is logged, never answered."""
+
+    code, title = "invalid_push_token", "Invalid push token"
 
 
 class Forbidden(BrokerError):
@@ -71,6 +84,12 @@ class Conflict(BrokerError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class GmailPushNotConfigured(Conflict):
+    """A Gmail watch asked for in a tenant without `gmail_push` settings (PATCH /v1/settings)."""
+
+    code, title = "gmail_push_not_configured", "Gmail push not configured"
+
+
 class NeedsReauth(BrokerError):
     status, code, title = 409, "needs_reauth", "Connection needs re-authorization"
 
@@ -79,6 +98,13 @@ class ConfirmationRequired(BrokerError):
     """A connection whose connect flow has not been confirmed by the user who started it."""
 
     status, code, title = 409, "confirmation_required", "Connection awaits confirmation"
+
+
+class PushNotAuthorized(Forbidden):
+    """A Gmail push with a valid Google token whose `aud` and `email` match no tenant's
+    `gmail_push` settings among those watching the mailbox. Nothing was read."""
+
+    code, title = "push_not_authorized", "Push not authorized"
 
 
 class ApiKeyRevoked(Forbidden):

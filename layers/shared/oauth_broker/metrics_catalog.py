@@ -12,16 +12,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FUNCTIONS", "METRICS", "NAMESPACE", "STATUS_CLASSES", "UPSTREAM_STATUS_CLASSES", "MetricSpec"]
+__all__ = [
+    "FUNCTIONS",
+    "GMAIL_PUSH_OUTCOMES",
+    "GMAIL_WATCH_RENEWAL_OUTCOMES",
+    "METRICS",
+    "NAMESPACE",
+    "OUTCOMES",
+    "STATUS_CLASSES",
+    "UPSTREAM_STATUS_CLASSES",
+    "MetricSpec",
+]
 
 NAMESPACE = "OAuthBroker"
 
-# The `function` dimension's values: the stack's eight functions.
-FUNCTIONS = ("authorizer", "authorize", "callback", "api", "proxy", "refresh", "webhook", "risc")
+# The `function` dimension's values: the stack's nine functions.
+FUNCTIONS = (
+    "authorizer",
+    "authorize",
+    "callback",
+    "api",
+    "proxy",
+    "refresh",
+    "webhook",
+    "risc",
+    "gmail_push",
+)
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 # `network`: no answer at all (a timeout, a refused or cut connection).
 UPSTREAM_STATUS_CLASSES = (*STATUS_CLASSES, "network")
 DEPENDENCIES = ("dynamodb", "kms", "events", "sqs")
+# The `outcome` dimension's values, per metric that has it.
+# A Gmail push: processed (its history read, the watches advanced), ignored (nothing to do: no
+# watch of that mailbox, or a redelivered or older history id), refused (401/403: its token, or
+# no watching tenant's aud and service account).
+GMAIL_PUSH_OUTCOMES = ("processed", "ignored", "refused")
+# A watch the daily sweep met: renewed (users.watch again), stopped (users.stop: its connection
+# lost Gmail read access), failed (Google or a dependency failed; the next sweep tries again).
+GMAIL_WATCH_RENEWAL_OUTCOMES = ("renewed", "stopped", "failed")
+OUTCOMES: dict[str, tuple[str, ...]] = {
+    "gmail_pushes": GMAIL_PUSH_OUTCOMES,
+    "gmail_watch_renewals": GMAIL_WATCH_RENEWAL_OUTCOMES,
+}
 
 
 @dataclass(frozen=True)
@@ -72,4 +104,25 @@ METRICS: dict[str, MetricSpec] = {
         "Count", ("dependency",), "throttling errors from dynamodb, kms, events or sqs (KMS publishes none)"
     ),
     "audit_write_failed": MetricSpec("Count", (), "audit records that could not be written"),
+    # Gmail push notifications (the gmail_push function; renewals: the refresh function's sweep)
+    "gmail_pushes": MetricSpec(
+        "Count", ("outcome",), "one per Gmail push received, by outcome (GMAIL_PUSH_OUTCOMES)"
+    ),
+    "gmail_messages_added": MetricSpec(
+        "Count", (), "messages reported in gmail.messages_added events (one per message id)"
+    ),
+    "gmail_history_resets": MetricSpec(
+        "Count", (), "gmail.history_reset events: a watch's history id too old for Google (404), re-baselined"
+    ),
+    "gmail_watch_stops": MetricSpec(
+        "Count",
+        (),
+        "Gmail watches stopped (item deleted; users.stop while the grant works): DELETE of the watch or"
+        " its connection, or a push or renewal meeting a connection that no longer reads the mailbox",
+    ),
+    "gmail_watch_renewals": MetricSpec(
+        "Count",
+        ("outcome",),
+        "one per watch the daily sweep renewed, stopped or failed (GMAIL_WATCH_RENEWAL_OUTCOMES)",
+    ),
 }

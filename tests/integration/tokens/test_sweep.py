@@ -63,10 +63,11 @@ def test_given_10000_connections_with_100_due_when_the_sweep_runs_then_exactly_t
     assert used == set(refresh_tokens) and tw.token_requests() == DUE
     assert all(tw.stored(rec.id).version == rec.version + 1 for rec in due)
     # reads grow with the due connections, not with the table: one Query page per shard (+ one of
-    # the unconfirmed connect results, + one of the due revocation tombstones), one consistent
-    # GetItem per due connection (+ the OAuth client, once per process)
+    # the unconfirmed connect results, + one of the due revocation tombstones, + one of the Gmail
+    # watches due for renewal), one consistent GetItem per due connection (+ the OAuth client,
+    # once per process)
     assert "Scan" not in calls
-    assert calls["Query"] == report.queries == 8 + 1 + 1
+    assert calls["Query"] == report.queries == 8 + 1 + 1 + 1
     assert DUE <= calls["GetItem"] <= DUE + 8  # + the OAuth client, once per worker at most
     assert calls["PutItem"] == 2 * DUE  # lease + compare-and-set save
     assert calls["DeleteItem"] == DUE  # lease release

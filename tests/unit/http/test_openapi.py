@@ -26,8 +26,12 @@ PUBLIC = {
     ("GET", "/v1/oauth/authorize"),
     ("GET", "/v1/oauth/callback"),
     ("POST", "/v1/google/risc"),  # Google's security events: the token's signature is the credential
+    ("POST", "/v1/google/gmail-push"),  # Gmail push (Pub/Sub): its Google-signed OIDC token is the credential
 }
 BROWSER = {("GET", "/v1/oauth/authorize"), ("GET", "/v1/oauth/callback")}
+# JSON bodies the route reads itself, whatever their Content-Type (no 415): Pub/Sub's push message,
+# whose every flaw is 400 `invalid_push_message`
+RAW_JSON_BODY = {("POST", "/v1/google/gmail-push")}
 PROBLEM_REFS = {"#/components/schemas/Problem", "#/components/schemas/ValidationProblem"}
 GATEWAY = {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -104,7 +108,9 @@ def test_given_every_4xx_and_5xx_response_when_read_then_it_is_a_problem_documen
             assert set(content) <= allowed, where
             if "application/json" in content:  # API Gateway's own body, only where it answers
                 assert status in (401, 403, 413) and content["application/json"] == GATEWAY, where
-            if status == 401:
+            if status == 401 and (method, path) in PUBLIC:  # no authorizer: only the route says 401
+                assert set(content) == {PROBLEM_CONTENT_TYPE}, where
+            elif status == 401:
                 assert PROBLEM_CONTENT_TYPE not in content, where
                 continue
             if PROBLEM_CONTENT_TYPE not in content:
@@ -184,8 +190,10 @@ def test_given_operations_with_a_json_body_when_read_then_415_and_400_are_docume
 ):
     for method, path, op in operations(document):
         body = op.get("requestBody", {}).get("content", {})
-        parsed = "application/json" in body
+        parsed = "application/json" in body and (method, path) not in RAW_JSON_BODY
         assert ("415" in op["responses"]) is parsed, f"{method} {path}"
+        if (method, path) in RAW_JSON_BODY:
+            assert "`invalid_push_message`" in op["responses"]["400"]["description"], f"{method} {path}"
         if parsed:
             assert "`unsupported_media_type`" in op["responses"]["415"]["description"], f"{method} {path}"
             assert "`invalid_json`" in op["responses"]["400"]["description"], f"{method} {path}"

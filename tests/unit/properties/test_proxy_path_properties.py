@@ -209,7 +209,7 @@ class _Token:
 
 
 class _Tokens:
-    def get_fresh_token(self, conn, *, force=False, deadline=None):
+    def get_fresh_token(self, conn, *, force=False, deadline=None, note_use=True):
         return _Token()
 
 

@@ -31,6 +31,8 @@ EVENT_TYPES = frozenset(
         "security_event",  # a Google security event that changes no status (oauth_broker.risc)
     }
 )
+# `gmail.<type>` events (oauth_broker.gmail_push): a watched mailbox's news, ids only
+GMAIL_EVENT_TYPES = frozenset({"messages_added", "history_reset"})
 # The only connection fields an event may carry.
 DETAIL_FIELDS = (
     "id",
@@ -62,10 +64,26 @@ AUDIT_FIELDS = (
 Listener = Callable[[dict[str, Any]], None]
 
 
+class EventNotPublished(Exception):
+    """EventBridge did not take an event after `PUBLISH_ATTEMPTS` (only raised when asked)."""
+
+
 def connection_detail(conn: ConnectionRecord) -> dict[str, Any]:
     data = conn.model_dump(mode="json", include=set(DETAIL_FIELDS))
     data["connection_id"] = data.pop("id")
     return data
+
+
+def _connection_event(type_: str, conn: ConnectionRecord, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's detail about `conn`: its allow-listed fields, and `extra`'s non-None members."""
+    return {
+        "event_id": f"evt_{uuid.uuid4().hex}",
+        "type": type_,
+        "occurred_at": rfc3339(),
+        "tenant": conn.tenant,
+        "connection": connection_detail(conn),
+        **{k: v for k, v in extra.items() if v is not None},
+    }
 
 
 class EventPublisher:
@@ -86,15 +104,20 @@ class EventPublisher:
         """
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event_type!r}")
-        detail = {
-            "event_id": f"evt_{uuid.uuid4().hex}",
-            "type": f"connection.{event_type}",
-            "occurred_at": rfc3339(),
-            "tenant": conn.tenant,
-            "connection": connection_detail(conn),
-            **{k: v for k, v in extra.items() if v is not None},
-        }
-        return self._send(detail)
+        return self._send(_connection_event(f"connection.{event_type}", conn, extra))
+
+    def publish_gmail(
+        self, event_type: str, conn: ConnectionRecord, /, *, strict: bool = False, **extra: Any
+    ) -> dict[str, Any]:
+        """Publishes `gmail.<event_type>` for a watched connection (`oauth_broker.gmail_push`),
+        with the connection's allow-listed fields, its id, and `extra` (ids and history ids only,
+        never a message's content). `strict`: an event EventBridge did not take raises
+        `EventNotPublished` (the caller undoes what the event announces, so a redelivery announces
+        it again) instead of being logged and swallowed."""
+        if event_type not in GMAIL_EVENT_TYPES:
+            raise ValueError(f"unknown gmail event type {event_type!r}")
+        detail = _connection_event(f"gmail.{event_type}", conn, {"connection_id": conn.id, **extra})
+        return self._send(detail, strict=strict)
 
     def publish_audit(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Publishes `audit.<action>` for an audit record (`oauth_broker.audit`), its detail built
@@ -110,9 +133,9 @@ class EventPublisher:
         }
         return self._send(detail, notify=False)
 
-    def _send(self, detail: dict[str, Any], *, notify: bool = True) -> dict[str, Any]:
-        """Puts one event (retried, then logged: never raised) and, with `notify`, hands it to the
-        listeners."""
+    def _send(self, detail: dict[str, Any], *, notify: bool = True, strict: bool = False) -> dict[str, Any]:
+        """Puts one event (retried, then logged: raised only with `strict`) and, with `notify`,
+        hands it to the listeners."""
         entry = {
             "Source": SOURCE,
             "DetailType": detail["type"],
@@ -141,6 +164,8 @@ class EventPublisher:
             logger.error(
                 "event not published", extra={"type": detail["type"], "event_id": detail["event_id"]}
             )
+            if strict:
+                raise EventNotPublished(detail["type"])
         event = {"source": SOURCE, "detail-type": entry["DetailType"], "detail": detail}
         for listener in self.listeners if notify else ():
             listener(event)

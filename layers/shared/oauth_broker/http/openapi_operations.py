@@ -20,8 +20,11 @@ from oauth_broker.errors import (
     ConfirmationRequired,
     Conflict,
     Forbidden,
+    GmailPushNotConfigured,
     IdempotencyKeyReused,
     InvalidPath,
+    InvalidPushMessage,
+    InvalidPushToken,
     InvalidSecurityEvent,
     MessageTooLarge,
     NeedsReauth,
@@ -30,6 +33,7 @@ from oauth_broker.errors import (
     ProviderDisabled,
     ProviderMismatch,
     ProxyNotSupported,
+    PushNotAuthorized,
     RateLimited,
     ReplayedSecurityEvent,
     ResponseTooLarge,
@@ -230,5 +234,45 @@ OPERATIONS: dict[tuple[str, str], Answers] = {
             "content": {"application/secevent+jwt": {"schema": {"type": "string"}}},
         },
         success={"202": {"description": "accepted: its events are applied to the connections"}},
+    ),
+    # -- Gmail push: the watch of a connection's mailbox (the proxy function) ---------------------
+    # PUT: users.watch with the connection's token; 409 `gmail_push_not_configured` when the tenant
+    # has no gmail_push settings; 403 `scope_not_granted` without a Gmail read scope
+    ("PUT", "/v1/connections/{connection_id}/gmail/watch"): Answers(
+        errors=(*_TYPED_CALL, ValidationFailed, GmailPushNotConfigured)
+    ),
+    # GET: the stored watch (404 when the connection has none)
+    ("GET", "/v1/connections/{connection_id}/gmail/watch"): Answers(errors=(*_TYPED_CALL, ValidationFailed)),
+    # DELETE: users.stop, then the watch item is removed
+    ("DELETE", "/v1/connections/{connection_id}/gmail/watch"): Answers(
+        errors=(*_TYPED_CALL, ValidationFailed), success={"204": {"description": "the watch is stopped"}}
+    ),
+    # -- Gmail push notifications (public: the push's Google-signed OIDC token is the credential) -
+    # 400: not a Pub/Sub push of {emailAddress, historyId}; 401: the token missing, forged, expired
+    # or of another issuer; 403: no watching tenant's push_audience and push_service_account match
+    # (nothing read in either case); 503: Google's keys or a dependency failed (Pub/Sub delivers
+    # again)
+    ("POST", "/v1/google/gmail-push"): Answers(
+        public=True,
+        errors=(
+            InvalidPushMessage,
+            InvalidPushToken,
+            PushNotAuthorized,
+            ServiceUnavailable,
+            ServiceMisconfigured,
+            BrokerError,
+        ),
+        request_body={
+            "required": True,
+            "description": "a Cloud Pub/Sub push message: `{message: {data, messageId, publishTime}, "
+            "subscription}`, `data` the base64 of Gmail's `{emailAddress, historyId}`",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        success={
+            "204": {
+                "description": "received: the watching connections' new messages are announced "
+                "(gmail.messages_added), or there was nothing new"
+            }
+        },
     ),
 }

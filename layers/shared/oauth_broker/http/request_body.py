@@ -23,6 +23,7 @@ Powertools reads a body only for routes that declare one.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
@@ -30,13 +31,14 @@ from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
 )
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType
 
-from oauth_broker.errors import InvalidJson, UnsupportedMediaType
+from oauth_broker.errors import BrokerError, InvalidJson, UnsupportedMediaType
 
 __all__ = [
     "JsonBodiesOnly",
     "invalid_json",
     "is_json_media_type",
     "not_utf8",
+    "raw_text_body",
     "unsupported_media_type",
 ]
 
@@ -89,3 +91,23 @@ def _invalid(reason: str, line: int, column: int) -> InvalidJson:
         line=line,
         column=column,
     )
+
+
+def raw_text_body(
+    event: Mapping[str, Any], *, max_chars: int, refused: BrokerError, encoding: str = "utf-8"
+) -> str:
+    """The body of a route that reads its own (Google's RISC and Gmail push receivers: whatever
+    the Content-Type says, only the body's signature or token decides), as text, base64-decoded
+    when API Gateway encoded it. `refused` is raised for a body that is not text of `encoding` or
+    is longer than `max_chars`."""
+    raw = event.get("body") or ""
+    if not isinstance(raw, str) or len(raw) > max_chars:
+        raise refused
+    if not event.get("isBase64Encoded"):
+        return raw
+    import base64
+
+    try:
+        return base64.b64decode(raw).decode(encoding)
+    except (ValueError, UnicodeDecodeError):
+        raise refused from None

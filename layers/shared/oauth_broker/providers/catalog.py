@@ -362,6 +362,15 @@ class RiscSettings(_Model):
     issuer: HttpsUrl
 
 
+class GmailPushSettings(_Model):
+    """Gmail push notifications (`oauth_broker.gmail_push`): what verifies the OIDC token a Cloud
+    Pub/Sub push subscription sends with each push (Google's signing keys and the `iss` values its
+    ID tokens carry). Data, so a providers file can point them at a local fake."""
+
+    jwks_url: HttpsUrl
+    issuers: tuple[Annotated[str, Field(min_length=1, max_length=2048)], ...] = Field(min_length=1)
+
+
 class MeRule(_Model):
     """The path segment right after a segment equal to `after` must be `value` (delegated access only)."""
 
@@ -519,6 +528,7 @@ class ProviderDefinition(_Model):
     auth: AuthEndpoints = Field(default_factory=AuthEndpoints)
     api: ApiSurface | None = None
     risc: RiscSettings | None = None
+    gmail_push: GmailPushSettings | None = None
     profile: ProfileEndpoint | None = None
     base_scopes: tuple[ScopeInfo, ...] = ()
     scopes: tuple[ScopeInfo, ...] = ()

@@ -95,7 +95,12 @@ class TokenSource(Protocol):
     """What `tokens.refresher.TokenRefresher` offers the proxy."""
 
     def get_fresh_token(
-        self, conn: ConnectionRecord, *, force: bool = False, deadline: float | None = None
+        self,
+        conn: ConnectionRecord,
+        *,
+        force: bool = False,
+        deadline: float | None = None,
+        note_use: bool = True,
     ) -> AccessTokenLike: ...
 
 
@@ -299,13 +304,17 @@ class ProxyService:
         request: ProxyRequest,
         *,
         deadline: float,
+        background: bool = False,
     ) -> UpstreamResponse:
-        """Sends `request` for `conn` (see the module docstring); `deadline` is on `clock.monotonic()`."""
+        """Sends `request` for `conn` (see the module docstring); `deadline` is on `clock.monotonic()`.
+        `background`: the broker's own call (Gmail push's history reads and watch renewals), not the
+        tenant's use of the connection: it is not recorded as a use, so a watched but otherwise
+        idle connection keeps its daily liveness refresh rather than hourly refreshes ahead."""
         target, matched = self.authorize(conn, provider, request)
-        token = self.refresher.get_fresh_token(conn, deadline=deadline).token
+        token = self.refresher.get_fresh_token(conn, deadline=deadline, note_use=not background).token
         lease = self._acquire_slot(conn, deadline)
         try:
-            return self._send(conn, request, target, matched, token, deadline)
+            return self._send(conn, request, target, matched, token, deadline, note_use=not background)
         finally:
             if lease is not None:
                 self.semaphore.release(lease)
@@ -352,6 +361,8 @@ class ProxyService:
         matched: MatchedMethod | None,
         token: str,
         deadline: float,
+        *,
+        note_use: bool = True,
     ) -> UpstreamResponse:
         url = target.url + (f"?{request.query}" if request.query else "")
         method = request.method.upper()
@@ -374,7 +385,9 @@ class ProxyService:
             if status == 401 and not refreshed:
                 # One forced refresh, one retry: the token may have been revoked or rotated early.
                 refreshed = True
-                token = self.refresher.get_fresh_token(conn, force=True, deadline=deadline).token
+                token = self.refresher.get_fresh_token(
+                    conn, force=True, deadline=deadline, note_use=note_use
+                ).token
                 continue
             lowered = {k.lower(): v for k, v in headers}
             if self.policy.is_retryable(status, lowered, body):

@@ -17,15 +17,14 @@ caller answers a generic 400 and never echoes the token.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from base64 import urlsafe_b64decode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from oauth_broker.auth.jwks import JwksCache, JwksError
+from oauth_broker.auth.signed_token import KeySource, TokenRefused, verified_claims
 
 if TYPE_CHECKING:
     import httpx
@@ -49,16 +48,10 @@ MAX_TOKEN_LENGTH = 16_384
 CONFIGURATION_TTL_SECONDS = 3600.0
 JWKS_TTL_SECONDS = 3600.0
 
-KeySource = Callable[[str | None], "KeySet"]
 
-
-class SecurityEventRefused(Exception):
+class SecurityEventRefused(TokenRefused):
     """The token fails a check. `reason`: malformed, algorithm, keys_unavailable, signature,
     issuer, audience, stale, future, claims."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class RiscKeysUnavailable(Exception):
@@ -147,37 +140,13 @@ class RiscKeys:
             raise RiscKeysUnavailable("the RISC JWKS could not be loaded") from None
 
 
-def _header(token: str) -> dict[str, Any]:
-    try:
-        head = token.split(".", 1)[0]
-        data = json.loads(urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except Exception:
-        raise SecurityEventRefused("malformed") from None
-    if not isinstance(data, dict):
-        raise SecurityEventRefused("malformed")
-    return data
-
-
 def _signed_claims(token: str, keys: KeySource) -> dict[str, Any]:
-    from joserfc import jwt
-    from joserfc.errors import JoseError
-
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-        raise SecurityEventRefused("malformed")
-    header = _header(token)
-    if header.get("alg") not in ALGORITHMS:
-        raise SecurityEventRefused("algorithm")
-    kid = header.get("kid")
-    key_set = keys(kid if isinstance(kid, str) else None)  # RiscKeysUnavailable propagates
     try:
-        decoded = jwt.decode(token, key_set, algorithms=list(ALGORITHMS))
-    except (JoseError, ValueError, KeyError, TypeError):
-        # a bad signature, or no key for the kid even after the refetch: not the transmitter's
-        raise SecurityEventRefused("signature") from None
-    claims = decoded.claims
-    if not isinstance(claims, dict):
-        raise SecurityEventRefused("malformed")
-    return claims
+        return verified_claims(token, keys, algorithms=ALGORITHMS, max_length=MAX_TOKEN_LENGTH)
+    except SecurityEventRefused:
+        raise
+    except TokenRefused as refused:
+        raise SecurityEventRefused(refused.reason) from None
 
 
 def verify_security_event(

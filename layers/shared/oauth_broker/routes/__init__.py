@@ -19,7 +19,9 @@ ALL_ROUTER_MODULES = (
     "oauth_broker.routes.oauth_flow",
     "oauth_broker.routes.proxy",
     "oauth_broker.routes.gmail",
+    "oauth_broker.routes.gmail_watch",
     "oauth_broker.routes.contacts",
     "oauth_broker.routes.connection_probe",
     "oauth_broker.routes.risc",
+    "oauth_broker.routes.gmail_push",
 )

@@ -8,13 +8,13 @@ events are applied; 400 (`invalid_security_event`, `replayed_event`) when nothin
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from oauth_broker.errors import InvalidSecurityEvent
 from oauth_broker.http.invocation import current_invocation
+from oauth_broker.http.request_body import raw_text_body
 from oauth_broker.http.resolver import new_router
 from oauth_broker.services import get_services
 
@@ -35,18 +35,12 @@ MAX_BODY_CHARS = 32_768
 
 
 def _body() -> str:
-    event = current_invocation(router).event
-    raw = event.get("body") or ""
-    if not isinstance(raw, str) or len(raw) > MAX_BODY_CHARS:
-        raise InvalidSecurityEvent("the body is not a security event token; nothing was changed")
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(raw).decode("ascii")
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidSecurityEvent(
-                "the body is not a security event token; nothing was changed"
-            ) from None
-    return raw
+    return raw_text_body(
+        current_invocation(router).event,
+        max_chars=MAX_BODY_CHARS,
+        refused=InvalidSecurityEvent("the body is not a security event token; nothing was changed"),
+        encoding="ascii",
+    )
 
 
 @router.post("/v1/google/risc", **RISC_DOC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,12 +13,63 @@ from oauth_broker.http.audited import audited
 from oauth_broker.http.resolver import current_principal, new_router, require_admin, require_admin_write
 from oauth_broker.ids import hint
 from oauth_broker.services import get_services
-from oauth_broker.store.models import TenantSettings
+from oauth_broker.store.models import GmailPushConfig, TenantSettings
 from oauth_broker.weburl import origin_of
 
 router = new_router()
 
 MAX_ORIGINS = 50
+# Pub/Sub's resource names: a project id (6-30 characters: lowercase letters, digits, hyphens; a
+# letter first; optionally domain-scoped) and a topic id (3-255 characters, a letter first, not
+# `goog`-prefixed)
+_TOPIC_RE = re.compile(
+    r"^projects/(?:[a-z0-9.-]{1,63}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/"
+    r"(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$"
+)
+_SERVICE_ACCOUNT_RE = re.compile(
+    r"^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.gserviceaccount\.com$"
+)
+
+
+class GmailPushSettings(BaseModel):
+    """The tenant's Gmail push settings (API.md "Gmail push notifications")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(
+        max_length=512, description="the Pub/Sub topic Gmail publishes to: projects/<project>/topics/<topic>"
+    )
+    push_audience: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="the audience the push subscription's OIDC token carries (its `aud`)",
+    )
+    push_service_account: str = Field(
+        max_length=254,
+        description="the service account the push subscription authenticates as (the token's `email`)",
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not _TOPIC_RE.match(value):
+            raise ValueError("must be a Pub/Sub topic name: projects/<project>/topics/<topic>")
+        return value
+
+    @field_validator("push_service_account")
+    @classmethod
+    def _service_account(cls, value: str) -> str:
+        email = value.strip().lower()
+        if not _SERVICE_ACCOUNT_RE.match(email):
+            raise ValueError("must be a service account's email (…@….gserviceaccount.com)")
+        return email
+
+    @field_validator("push_audience")
+    @classmethod
+    def _audience(cls, value: str) -> str:
+        if value != value.strip() or any(ord(c) < 0x21 for c in value):
+            raise ValueError("must not contain spaces or control characters")
+        return value
 
 
 class SettingsOut(BaseModel):
@@ -27,6 +79,9 @@ class SettingsOut(BaseModel):
         description="the last characters of the write-only webhook secret"
     )
     expose_access_tokens: bool
+    gmail_push: GmailPushSettings | None = Field(
+        default=None, description="Gmail push notifications: the tenant's Pub/Sub topic and push subscription"
+    )
     updated_at: str | None
 
     @classmethod
@@ -36,6 +91,9 @@ class SettingsOut(BaseModel):
             webhook_url=s.webhook_url,
             webhook_secret_hint=s.webhook_secret_hint,
             expose_access_tokens=s.expose_access_tokens,
+            gmail_push=(
+                GmailPushSettings.model_construct(**s.gmail_push.model_dump()) if s.gmail_push else None
+            ),
             updated_at=s.updated_at,
         )
 
@@ -52,6 +110,7 @@ class SettingsPatch(BaseModel):
         description="write-only; HMAC-SHA256 key for webhook signatures",
     )
     expose_access_tokens: bool | None = None
+    gmail_push: GmailPushSettings | None = Field(default=None, description="null removes them")
 
     @field_validator("allowed_return_origins")
     @classmethod
@@ -113,6 +172,8 @@ def patch_settings(body: SettingsPatch) -> SettingsOut:
             changes[field] = value or []
         elif field == "expose_access_tokens":
             changes[field] = bool(value)
+        elif field == "gmail_push":
+            changes[field] = GmailPushConfig(**value.model_dump()) if value is not None else None
         else:
             changes[field] = value
     return SettingsOut.of(services.settings.update(principal.tenant, changes))

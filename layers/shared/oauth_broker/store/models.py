@@ -24,6 +24,17 @@ class Item(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+class GmailPushConfig(BaseModel):
+    """A tenant's Gmail push: its Pub/Sub topic, and the `aud` and `email` its push subscription's
+    OIDC token carries (API.md "Gmail push notifications")."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    topic: str
+    push_audience: str
+    push_service_account: str
+
+
 class TenantSettings(Item):
     tenant: str
     allowed_return_origins: list[str] = Field(default_factory=list)
@@ -31,6 +42,7 @@ class TenantSettings(Item):
     enc_webhook_secret: str | None = None
     webhook_secret_hint: str | None = None
     expose_access_tokens: bool = False
+    gmail_push: GmailPushConfig | None = None
     updated_at: str | None = None
     version: int = 0
 
@@ -111,6 +123,33 @@ class OAuthClientRecord(Item):
     client_id: str
     enc_client_secret: str
     secret_hint: str
+    created_at: str
+    updated_at: str
+    version: int = 1
+
+
+class GmailWatchRecord(Item):
+    """A connection's Gmail push watch (`oauth_broker.gmail_push`): one item per watched connection,
+    under its mailbox, so a push finds every watching connection of the mailbox with one Query.
+    `history_id`: the mailbox history id up to which changes were read and announced (advanced
+    with a compare-and-set)."""
+
+    tenant: str
+    connection_id: str
+    owner: str
+    mailbox: str
+    # the OAuth client's id at Google: Google keeps one watch per mailbox and Cloud project
+    provider_client_id: str | None = None
+    topic: str
+    label_ids: list[str] = Field(default_factory=list)
+    label_filter_behavior: str = "include"
+    history_id: int
+    # the mailbox's history id when the watch (last) started
+    start_history_id: int | None = None
+    # epoch seconds at which Google's watch ends unless renewed
+    expires_at: int
+    renewed_at: int
+    last_notification_at: str | None = None
     created_at: str
     updated_at: str
     version: int = 1

@@ -11,6 +11,9 @@ a paging cursor made of index keys)::
     {"kind": "reconcile", "tenant": "acme", "provider": "google-mail", "ids": ["con_…", …]}
         bring each connection in line with the provider's CURRENT state for the tenant (cut when
         it is disabled, restore when enabled): order-free and idempotent
+    {"kind": "gmail_history", "mailbox": "ann@example.com", "id": "con_…"}
+        the rest of a watched mailbox's backlog that one Gmail push left (`gmail_push.receiver`):
+        a few more pages of its history, announced, and the next job if more remain
 
 One connection per `refresh` message, sent ten to a `SendMessageBatch` call: a failed refresh is
 retried alone and a poison connection reaches the dead-letter queue alone, not with nine innocent
@@ -36,6 +39,7 @@ SEND_ATTEMPTS = 3  # entries SQS refused (throttled, internal error) are retried
 REFRESH = "refresh"
 SWITCH = "switch"
 RECONCILE = "reconcile"
+GMAIL_HISTORY = "gmail_history"
 
 
 def refresh_job(connection_id: str) -> dict[str, Any]:
@@ -53,6 +57,10 @@ def switch_job(tenant: str, provider: str, cursor: Mapping[str, Any] | None = No
 
 def reconcile_job(tenant: str, provider: str, ids: Sequence[str]) -> dict[str, Any]:
     return {"kind": RECONCILE, "tenant": tenant, "provider": provider, "ids": list(ids)}
+
+
+def gmail_history_job(mailbox: str, connection_id: str) -> dict[str, Any]:
+    return {"kind": GMAIL_HISTORY, "mailbox": mailbox, "id": connection_id}
 
 
 class WorkQueue:

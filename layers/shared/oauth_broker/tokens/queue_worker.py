@@ -13,6 +13,7 @@ A record fails when its job could not be done and doing it again may help or mus
   was published) or was DEFERRED (no time left). Refreshed, needs_reauth and skipped (no longer
   due, someone else's lease, not refreshable) are done.
 - `switch` / `reconcile`: any connection that could not be written (it kept changing).
+- `gmail_history`: Gmail or EventBridge failed (what was announced is not announced twice).
 - a body that is not a job: it never will be (it reaches the dead-letter queue).
 """
 
@@ -65,7 +66,14 @@ class ReconcileJob(BaseModel):
     ids: list[Annotated[str, Field(pattern=_ID)]] = Field(min_length=1, max_length=100)
 
 
-Job = RefreshJob | SwitchJob | ReconcileJob
+class GmailHistoryJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["gmail_history"]
+    mailbox: str = Field(min_length=3, max_length=320)
+    id: str = Field(pattern=_ID)
+
+
+Job = RefreshJob | SwitchJob | ReconcileJob | GmailHistoryJob
 _JOB: TypeAdapter[Job] = TypeAdapter(Annotated[Job, Field(discriminator="kind")])
 
 
@@ -105,6 +113,14 @@ class QueueWorker:
     def run(self, job: Job, *, deadline: float, report: BatchReport) -> None:
         if isinstance(job, RefreshJob):
             self._refresh(job, deadline=deadline, report=report)
+            return
+        if isinstance(job, GmailHistoryJob):
+            from oauth_broker.gmail_push.receiver import push_receiver
+
+            item_deadline = min(deadline, self.monotonic() + ITEM_BUDGET_SECONDS)
+            receiver = push_receiver(self.services)
+            outcome = receiver.continue_watch(job.mailbox, job.id, deadline=item_deadline)
+            report.count(f"gmail_{outcome}")
             return
         from oauth_broker.connect import provider_switch
 

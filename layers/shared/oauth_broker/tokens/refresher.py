@@ -19,7 +19,8 @@ Refresh path, safe with any number of Lambda containers at once:
    tokens, which then win.
 
 Use: every `get_fresh_token` is a use of the connection's token (proxy, typed Gmail/Contacts
-routes, test, token read, forced refresh). When the item says its last recorded use is more than
+routes, test, token read, forced refresh), except the broker's own background calls (Gmail push's
+history reads and watch renewals: `note_use=False`). When the item says its last recorded use is more than
 an hour old, one conditional UpdateItem (`ConnectionStore.record_use`) records it and moves the
 due time back to refresh-ahead (`store.schedule`): at most one write an hour per connection, no
 version bump, never a failed call (an error is logged and counted as `use_record_failed`). A warm
@@ -255,17 +256,24 @@ class TokenRefresher:
 
     # -- public API ---------------------------------------------------------------------------------
     def get_fresh_token(
-        self, conn: ConnectionRecord, *, force: bool = False, deadline: float | None = None
+        self,
+        conn: ConnectionRecord,
+        *,
+        force: bool = False,
+        deadline: float | None = None,
+        note_use: bool = True,
     ) -> AccessToken:
         """A token valid for more than `refresh_ahead_seconds` (or, with `force`, a newer one than
         `conn` holds). `conn` is the item the caller has just read; `deadline` a
-        `time.monotonic()` value by which the caller needs an answer.
+        `time.monotonic()` value by which the caller needs an answer. `note_use=False`: the
+        broker's own background call (Gmail push), not recorded as a use.
 
         Raises NeedsReauth, ProviderDisabled, NotFound, or UpstreamError (transient failure after
         retries; the connection keeps its status and tokens).
         """
         ensure_usable(conn)
-        self.note_use(conn)
+        if note_use:
+            self.note_use(conn)
         if deadline is None:
             deadline = self.clock.monotonic() + DEFAULT_BUDGET_SECONDS
         if not force and self._fresh(conn.expires_at, self.refresh_ahead):

@@ -120,6 +120,11 @@ class ConnectionRevoker:
             raise NotFound(f"connection {connection_id} not found")
         # a pending connection was never announced (connection.created comes with confirmation)
         announce = announce and rec.status != ConnectionStatus.PENDING
+        if rec.account_email and rec.status != ConnectionStatus.PENDING:
+            # its Gmail watch, while the grant still works (`users.stop` needs it)
+            from oauth_broker.gmail_push.watches import watch_service
+
+            watch_service(self.services).stop_before_disconnect(rec, deadline=deadline)
         holder = new_holder_id()
         self._take_lease(connection_id, holder, deadline)
         try:

@@ -18,7 +18,8 @@ did not reach stays due and is picked up by the next run. In the time left it di
 results that nobody confirmed within 10 minutes (the index's `PENDING` partition), revoking the
 grants they obtained, then retries the due revocation tombstones that disconnects left when the
 provider was failing (the index's `REVOKE` partition, `tokens.revocation_retries`), a bounded
-number per run.
+number per run, and renews the Gmail push watches due for their daily renewal (the index's
+`GMAILWATCH` partition, `gmail_push.watches`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class SweepReport:
     revocations_completed: int = 0  # ... revoked at last (or found dead, or the grant held again)
     revocations_rescheduled: int = 0  # ... failed again: the next attempt is later
     revocations_given_up: int = 0  # ... failed for the last time: a final revocation_failed
+    gmail_watches_due: int = 0  # Gmail push watches due for their daily renewal
+    gmail_watches_renewed: int = 0
+    gmail_watches_stopped: int = 0  # ... whose connection no longer reads the mailbox
+    gmail_watches_failed: int = 0  # ... not renewed this time (they stay due)
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -167,6 +172,22 @@ class RefreshSweep:
         report.revocations_rescheduled += retried.rescheduled
         report.revocations_given_up += retried.gave_up
 
+    def renew_gmail_watches(self, stop_at: float, report: SweepReport) -> None:
+        """The Gmail push watches due for their daily renewal (`gmail_push.watches`), in the time
+        left; a failure here never fails the sweep (they stay due)."""
+        from oauth_broker.gmail_push.watches import watch_service
+
+        try:
+            renewed = watch_service(self.services).renew_due(stop_at=stop_at)
+        except Exception as exc:
+            logger.error("sweep: gmail watch renewals failed", extra={"error_type": type(exc).__name__})
+            return
+        report.queries += 1
+        report.gmail_watches_due += renewed.due
+        report.gmail_watches_renewed += renewed.renewed
+        report.gmail_watches_stopped += renewed.stopped
+        report.gmail_watches_failed += renewed.failed
+
     def run(self, *, deadline: float) -> SweepReport:
         """One sweep; `deadline` is a `clock.monotonic()` value (the Lambda's end). With a work
         queue it only enqueues (`enqueue`); without one it refreshes in-process."""
@@ -233,6 +254,7 @@ class RefreshSweep:
         report.remaining += len(due) - position
         self.discard_unconfirmed(stop_at, report)
         self.retry_revocations(stop_at, report)
+        self.renew_gmail_watches(stop_at, report)
         logger.info("sweep finished", extra=report.as_dict())
         return report
 
@@ -272,5 +294,6 @@ class RefreshSweep:
         report.remaining = unsent
         self.discard_unconfirmed(stop_at, report)
         self.retry_revocations(stop_at, report)
+        self.renew_gmail_watches(stop_at, report)
         logger.info("sweep finished", extra=report.as_dict())
         return report
