@@ -13,7 +13,6 @@ configures only their own tenant's receiver.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -25,6 +24,7 @@ from typing import Any, cast
 
 from werkzeug.wrappers import Request, Response
 
+from oauth_broker.events.webhooks import sign
 from oauth_broker_dev import devidp
 
 PREFIX = "/demo/webhook"
@@ -45,9 +45,7 @@ def verify_signature(secret: str, header: str, body: bytes, tolerance: int = TOL
         return False
     if abs(time.time() - timestamp) > tolerance:
         return False
-    signed = f"{timestamp}.".encode() + body
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)
+    return hmac.compare_digest(sign(secret.encode(), timestamp, body), f"t={timestamp},v1={signature}")
 
 
 @dataclass

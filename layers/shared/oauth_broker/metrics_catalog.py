@@ -43,9 +43,9 @@ STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 UPSTREAM_STATUS_CLASSES = (*STATUS_CLASSES, "network")
 DEPENDENCIES = ("dynamodb", "kms", "events", "sqs")
 # The `outcome` dimension's values, per metric that has it.
-# A Gmail push: processed (its history read, the watches advanced), ignored (nothing to do: no
-# watch of that mailbox, or a redelivered or older history id), refused (401/403: its token, or
-# no watching tenant's aud and service account).
+# A Gmail push: processed (its watches looked at: read and announced, or found already past its
+# history id when redelivered or late), ignored (no watch of that mailbox), refused (401/403: its
+# token, or no watching tenant's aud and service account).
 GMAIL_PUSH_OUTCOMES = ("processed", "ignored", "refused")
 # A watch the daily sweep met: renewed (users.watch again), stopped (users.stop: its connection
 # lost Gmail read access), failed (Google or a dependency failed; the next sweep tries again).

@@ -104,6 +104,7 @@ def test_given_a_tenant_that_removed_its_gmail_push_settings_when_renewed_then_t
     report = renewals_at(gp, first.renewed_at + DAY + 60)
 
     assert report.stopped == 1 and gp.stored_watch(rec) is None
+    assert gp.fake.watches == {}  # Google stops publishing to the topic too (users.stop)
 
 
 def watched_a_day_ago(gp: PushWorld) -> ConnectionRecord:

@@ -54,7 +54,7 @@ from oauth_broker.timeutil import rfc3339
 if TYPE_CHECKING:
     from joserfc.jwk import KeySet
 
-    from oauth_broker.providers.catalog import ProviderDefinition
+    from oauth_broker.providers.catalog import GmailPushSettings, ProviderDefinition
     from oauth_broker.services import Services
     from oauth_broker.store.models import ConnectionRecord, GmailWatchRecord
 
@@ -149,12 +149,10 @@ class PushReceiver:
         return self.watches.store
 
     # -- the push ----------------------------------------------------------------------------------
-    def keys(self) -> Callable[[str | None], KeySet]:
+    def keys(self, settings: GmailPushSettings) -> Callable[[str | None], KeySet]:
+        """Google's signing keys at `settings.jwks_url` (one cache per process)."""
         from oauth_broker.auth.jwks import JwksCache, JwksError
 
-        settings = self.services.catalog.get(PUSH_PROVIDER).gmail_push
-        if settings is None:
-            raise ServiceMisconfigured("the google provider has no gmail_push settings in the catalog")
         cache: JwksCache = self.services.singleton(
             f"gmail_push_keys:{settings.jwks_url}",
             lambda: JwksCache(
@@ -179,7 +177,9 @@ class PushReceiver:
             raise ServiceMisconfigured("the google provider has no gmail_push settings in the catalog")
         try:
             token = bearer_token(authorization)
-            verified = verify_push_token(token, keys=self.keys(), issuers=settings.issuers, now=self.now)
+            verified = verify_push_token(
+                token, keys=self.keys(settings), issuers=settings.issuers, now=self.now
+            )
         except InvalidPushToken:
             metric("gmail_pushes", 1, outcome="refused")
             logger.warning("gmail push refused", extra={"reason": "no_token"})
@@ -251,13 +251,13 @@ class PushReceiver:
             return "duplicate"
         conn = self.services.connections.get(watch.connection_id)
         if conn is None or conn.tenant != watch.tenant or not watchable(conn):
-            self._stop(watch, conn, deadline=deadline)
+            self.watches.end(watch, conn, deadline=deadline)
             return "stopped"
         try:
             provider = self.watches.gmail.proxy.provider_of(conn)
             read = self._read_history(conn, provider, watch, pages=pages, deadline=deadline)
         except _ACCESS_ENDED:
-            self._stop(watch, self.services.connections.get(watch.connection_id), deadline=deadline)
+            self.watches.end(watch, self.services.connections.get(watch.connection_id), deadline=deadline)
             return "stopped"
         stamp = rfc3339(self.now())
         if read.reset:
@@ -372,17 +372,6 @@ class PushReceiver:
         if current is None:
             raise ServiceUnavailable("Gmail's profile has no historyId", retry_after=10)
         return current
-
-    def _stop(self, watch: GmailWatchRecord, conn: ConnectionRecord | None, *, deadline: float) -> None:
-        if conn is None or conn.tenant != watch.tenant:
-            self.store.delete(watch.mailbox, watch.connection_id)
-            metric("gmail_watch_stops", 1)
-        else:
-            self.watches.stop_watch(conn, deadline=deadline)
-        logger.info(
-            "gmail watch stopped: its connection no longer reads this mailbox",
-            extra={"connection_id": watch.connection_id},
-        )
 
     def _enqueue(self, watch: GmailWatchRecord) -> None:
         from oauth_broker.tokens.queue import gmail_history_job, work_queue

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -124,7 +124,6 @@ class RenewalReport:
     renewed: int = 0
     stopped: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 def positive_int(value: Any) -> int | None:
@@ -219,47 +218,63 @@ class WatchService:
     def stop(self, principal: Principal, connection_id: str, *, deadline: float) -> None:
         """`users.stop` (unless another watch shares Google's one), then the watch is gone."""
         conn = self.services.connections.get_visible(principal, connection_id)
-        self.stop_watch(conn, deadline=deadline, call_google=True, strict=True)
+        self.stop_watch(conn, deadline=deadline, strict=True)
 
     # -- stopping --------------------------------------------------------------------------------
-    def stop_watch(
-        self, conn: ConnectionRecord, *, deadline: float, call_google: bool = True, strict: bool = False
-    ) -> bool:
-        """Deletes `conn`'s watch and, with `call_google` and a usable grant, stops Google's watch
-        when no other watch of the mailbox shares it. `strict`: a failed `users.stop` is raised
-        (the caller asked to stop) rather than logged (Google's watch expires within 7 days
-        anyway, and no push is announced once the item is gone). Whether there was a watch."""
-        if not conn.account_email:
-            return False
-        rec = self.store.delete(conn.account_email, conn.id)
+    def stop_watch(self, conn: ConnectionRecord, *, deadline: float, strict: bool = False) -> bool:
+        """Ends `conn`'s watch, if it has one (`end`). Whether there was one."""
+        rec = self.store.delete(conn.account_email, conn.id) if conn.account_email else None
         if rec is None:
             return False
-        metric("gmail_watch_stops", 1)
-        if call_google and conn.status in (ConnectionStatus.ACTIVE, ConnectionStatus.PARTIAL):
-            shared = any(
-                other.provider_client_id == rec.provider_client_id and other.connection_id != conn.id
-                for other in self.store.for_mailbox(rec.mailbox)
-            )
-            if not shared:
-                try:
-                    provider = self.gmail.proxy.provider_of(conn)
-                    response = self.gmail.proxy.forward(
-                        conn,
-                        provider,
-                        ProxyRequest.api("POST", f"{_USER}/stop"),
-                        deadline=deadline,
-                        background=not strict,
-                    )
-                    raise_for_upstream(response, what="stopping the Gmail watch")
-                except BrokerError as err:
-                    if strict:
-                        raise
-                    logger.warning(
-                        "gmail watch not stopped at Google (it expires on its own)",
-                        extra={"connection_id": conn.id, "code": err.code},
-                    )
-        logger.info("gmail watch stopped", extra={"connection_id": conn.id, "tenant": conn.tenant})
+        self._ended(rec, conn, deadline=deadline, strict=strict)
         return True
+
+    def end(self, rec: GmailWatchRecord, conn: ConnectionRecord | None, *, deadline: float) -> None:
+        """Ends the watch `rec` whose connection (`conn`, None when it is gone) no longer reads its
+        mailbox: its item deleted, then `users.stop` when the grant still works and no other watch
+        of the mailbox shares Google's one (the same OAuth client). A failed `users.stop` is
+        logged: Google's watch lapses within 7 days unrenewed, and nothing is announced for it
+        once the item is gone."""
+        if self.store.delete(rec.mailbox, rec.connection_id) is not None:
+            self._ended(rec, conn, deadline=deadline, strict=False)
+
+    def _ended(
+        self, rec: GmailWatchRecord, conn: ConnectionRecord | None, *, deadline: float, strict: bool
+    ) -> None:
+        """After `rec`'s item is deleted: Google's watch stopped when it can and should be.
+        `strict`: the caller asked to stop (DELETE): a failed `users.stop` is raised."""
+        metric("gmail_watch_stops", 1)
+        grant_works = (
+            conn is not None
+            and conn.tenant == rec.tenant
+            and conn.status in (ConnectionStatus.ACTIVE, ConnectionStatus.PARTIAL)
+        )
+        if conn is not None and grant_works and not self._shared(rec):
+            try:
+                response = self.gmail.proxy.forward(
+                    conn,
+                    self.gmail.proxy.provider_of(conn),
+                    ProxyRequest.api("POST", f"{_USER}/stop"),
+                    deadline=deadline,
+                    background=not strict,
+                )
+                raise_for_upstream(response, what="stopping the Gmail watch")
+            except BrokerError as err:
+                if strict:
+                    raise
+                logger.warning(
+                    "gmail watch not stopped at Google (it expires on its own)",
+                    extra={"connection_id": rec.connection_id, "code": err.code},
+                )
+        logger.info("gmail watch stopped", extra={"connection_id": rec.connection_id, "tenant": rec.tenant})
+
+    def _shared(self, rec: GmailWatchRecord) -> bool:
+        """Whether another watch of the mailbox goes through the same OAuth client: Google keeps
+        one watch per mailbox and Cloud project, which it would stop too."""
+        return any(
+            other.provider_client_id == rec.provider_client_id and other.connection_id != rec.connection_id
+            for other in self.store.for_mailbox(rec.mailbox)
+        )
 
     def stop_before_disconnect(self, conn: ConnectionRecord, *, deadline: float) -> None:
         """A connection being deleted: its watch is stopped while its grant still works."""
@@ -286,7 +301,6 @@ class WatchService:
                 outcome = self.renew(mailbox, connection_id, deadline=stop_at)
             except Exception as exc:
                 outcome = "failed"
-                report.errors.append(type(exc).__name__)
                 logger.warning(
                     "gmail watch not renewed",
                     extra={"connection_id": connection_id, "error_type": type(exc).__name__},
@@ -301,13 +315,9 @@ class WatchService:
         if rec is None:
             return "stopped"
         conn = self.services.connections.get(connection_id)
-        config = self.services.settings.get(rec.tenant).gmail_push if conn is not None else None
-        if conn is None or not watchable(conn) or config is None:
-            if conn is None:
-                self.store.delete(mailbox, connection_id)
-                metric("gmail_watch_stops", 1)
-            else:
-                self.stop_watch(conn, deadline=deadline, call_google=config is not None)
+        config = self.services.settings.get(rec.tenant).gmail_push if watchable(conn) else None
+        if conn is None or config is None:  # gone, no longer reading the mailbox, or push turned off
+            self.end(rec, conn, deadline=deadline)
             return "stopped"
         provider = self.gmail.proxy.provider_of(conn)
         _, expires_at = self._watch(
